@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct Portward: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Host-wide port reservation agent.")
+}
