@@ -44,7 +44,7 @@ let package = Package(
         ),
         .testTarget(name: "PortwardCoreTests", dependencies: ["PortwardCore"]),
         .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["PortwardCore"]),
+        .testTarget(name: "IntegrationTests", exclude: ["Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,31 @@
+/// A process holding a socket: one whose `/proc/PID/fd` has a link to `socket:[INODE]`.
+///
+/// Several processes can hold the same socket (a forked prefork server, an inherited
+/// listener); each is one `Holder`.
+public struct Holder: Hashable, Sendable, CustomStringConvertible {
+    /// Process id, in the pid namespace of the /proc that was read.
+    public var pid: Int32
+    /// The process name from `/proc/PID/comm` (at most 15 bytes, as the kernel truncates).
+    public var command: String
+    /// The executable from `readlink /proc/PID/exe`; nil when unreadable (another user's
+    /// process without CAP_SYS_PTRACE, a kernel thread) or gone.
+    public var executablePath: String?
+    /// The systemd unit (`sd_pid_get_unit`), e.g. `freeradius.service`; nil outside units.
+    public var unit: String?
+    /// Real uid from the `Uid:` line of `/proc/PID/status`.
+    public var uid: UInt32
+
+    public init(pid: Int32, command: String, executablePath: String?, unit: String?,
+                uid: UInt32) {
+        self.pid = pid
+        self.command = command
+        self.executablePath = executablePath
+        self.unit = unit
+        self.uid = uid
+    }
+
+    /// `sshd[812] (ssh.service)`.
+    public var description: String {
+        "\(command)[\(pid)]" + (unit.map { " (\($0))" } ?? "")
+    }
+}

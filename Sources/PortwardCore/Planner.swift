@@ -1,0 +1,100 @@
+/// The merge rule: from what the kernel holds now, what portward added before, and what is
+/// declared, compute the new value of `ip_local_reserved_ports`.
+///
+///     target = (current − (previouslyOwned − declared)) ∪ declared
+///
+/// Reservations made by others are kept; portward only ever removes ports it added itself
+/// and that are no longer declared.
+public enum Planner {
+    /// Builds the plan. `localPortRange` is the current `ip_local_port_range` (nil when it
+    /// could not be read: range checks are then skipped). The plan's diagnostics hold
+    /// warnings (ports outside the ephemeral range, ports in 600-1023) and, unless `force`,
+    /// an error when the reservation would cover more than half of the ephemeral range.
+    public static func plan(
+        configuration: Configuration,
+        current: PortSet,
+        previous: ReservationState,
+        localPortRange: PortRange?,
+        force: Bool = false
+    ) -> Plan {
+        let declared = configuration.declaredPorts
+        let previouslyOwned = previous.ownedPorts
+        let released = previouslyOwned.subtracting(declared).intersection(current)
+        let target = current.subtracting(released).union(declared)
+        let owned = previouslyOwned.intersection(declared).union(declared.subtracting(current))
+        var diagnostics: [Diagnostic] = []
+
+        if let range = localPortRange {
+            let ephemeral = PortSet(ranges: [range])
+            for entry in configuration.entries {
+                let outside = entry.ports.subtracting(ephemeral)
+                if !outside.isEmpty {
+                    diagnostics.append(.warning(
+                        "\(entry.name): \(outside) outside ip_local_port_range \(range.lower)-\(range.upper); the kernel never picks these as ephemeral ports, so reserving them has no effect unless the range is widened",
+                        at: entry.location))
+                }
+            }
+            let added = target.subtracting(current)
+            let covered = target.intersection(ephemeral).count
+            if !added.intersection(ephemeral).isEmpty, covered * 2 > range.count {
+                let message = "the reservation would cover \(covered) of the \(range.count) ephemeral ports in ip_local_port_range \(range.lower)-\(range.upper) (more than half): outbound connections would starve"
+                diagnostics.append(force ? .warning(message + " (applied anyway: --force)") : .error(message + "; use --force to apply anyway"))
+            }
+        }
+        let rpc = PortSet(ranges: [PortRange(600, 1023)])
+        for entry in configuration.entries {
+            let low = entry.ports.intersection(rpc)
+            if !low.isEmpty {
+                diagnostics.append(.warning(
+                    "\(entry.name): \(low) in 600-1023, where RPC daemons (bindresvport, sunrpc) bind explicitly: a reservation cannot stop them; consider /etc/bindresvport.blacklist",
+                    at: entry.location))
+            }
+        }
+
+        return Plan(current: current, declared: declared, target: target, released: released,
+                    owned: owned, foreign: current.subtracting(previouslyOwned),
+                    state: state(owning: owned, configuration: configuration),
+                    diagnostics: diagnostics)
+    }
+
+    /// Attributes each owned port to the first entry (in configuration order) declaring it.
+    private static func state(owning owned: PortSet, configuration: Configuration) -> ReservationState {
+        var remaining = owned
+        var records: [ReservationState.OwnedPorts] = []
+        for entry in configuration.entries {
+            let mine = remaining.intersection(entry.ports)
+            guard !mine.isEmpty else { continue }
+            remaining = remaining.subtracting(mine)
+            records.append(.init(ports: mine.description, entry: entry.name,
+                                 file: entry.location.file, line: entry.location.line))
+        }
+        return ReservationState(owned: records)
+    }
+}
+
+/// The outcome of `Planner.plan`: the new kernel value and how it differs from the current.
+public struct Plan: Sendable {
+    /// The kernel value before the change.
+    public let current: PortSet
+    /// Every declared port.
+    public let declared: PortSet
+    /// The value to write.
+    public let target: PortSet
+    /// Ports portward added earlier that are no longer declared: removed from the kernel.
+    public let released: PortSet
+    /// Ports portward will own after the change (for the state file).
+    public let owned: PortSet
+    /// Ports in the kernel that portward did not add (kept as they are).
+    public let foreign: PortSet
+    /// The state file content after a successful write.
+    public let state: ReservationState
+    /// Warnings, and an error when a safety rail refuses the plan.
+    public let diagnostics: [Diagnostic]
+
+    /// Ports the write adds.
+    public var added: PortSet { target.subtracting(current) }
+    /// True when the kernel already holds the target value.
+    public var isNoop: Bool { target == current }
+    /// True when a diagnostic is an error (the plan must not be applied).
+    public var isRefused: Bool { diagnostics.contains { $0.severity == .error } }
+}

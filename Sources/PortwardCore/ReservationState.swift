@@ -1,0 +1,46 @@
+/// What portward remembers between runs (the state file under /run/portward/): which
+/// reserved ports portward itself added to the kernel, and which declaration added them.
+///
+/// Ports in the kernel value that are not listed here belong to someone else (sysctl.d,
+/// Kubernetes, Cilium, an administrator) and are never removed. /run is emptied at boot,
+/// exactly when the kernel's per-netns value is reset too.
+public struct ReservationState: Codable, Equatable, Sendable {
+    /// Format version of the state file; a reader rejects versions it does not know.
+    public static let currentVersion = 1
+
+    public var version: Int
+    /// Ports portward added, grouped by the entry that declared them.
+    public var owned: [OwnedPorts]
+
+    /// One declaration's share of the owned ports.
+    public struct OwnedPorts: Codable, Equatable, Sendable {
+        /// Kernel notation, e.g. `1812-1813,1645`.
+        public var ports: String
+        public var entry: String
+        public var file: String
+        public var line: Int
+
+        public init(ports: String, entry: String, file: String, line: Int) {
+            self.ports = ports
+            self.entry = entry
+            self.file = file
+            self.line = line
+        }
+    }
+
+    public init(owned: [OwnedPorts] = []) {
+        self.version = Self.currentVersion
+        self.owned = owned
+    }
+
+    /// The union of all owned ports. Records whose `ports` do not parse are skipped (a
+    /// damaged record can only make portward treat its ports as foreign, never remove
+    /// someone else's).
+    public var ownedPorts: PortSet {
+        var set = PortSet()
+        for record in owned {
+            if let ports = try? ReservedPortsValue.decode(record.ports) { set.formUnion(ports) }
+        }
+        return set
+    }
+}

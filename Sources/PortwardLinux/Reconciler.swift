@@ -1,0 +1,40 @@
+import PortwardCore
+
+/// One pass of config → plan → kernel → state, shared by `apply`, `run`, reload and drift
+/// repair. Holds no configuration of its own: callers pass the validated configuration.
+public struct Reconciler: Sendable {
+    public let sysctl: ReservedPortsSysctl
+    public let store: StateStore
+
+    public init(root: String = "/", procSys: String = "/proc/sys") {
+        sysctl = ReservedPortsSysctl(procSys: procSys)
+        store = StateStore(root: root)
+    }
+
+    /// Reads the kernel and the state file and computes the plan. Touches nothing.
+    /// A damaged state file is reported in `warnings` and treated as empty (every port in
+    /// the kernel is then foreign and kept). Throws `SysctlError` when the key cannot be read.
+    public func plan(_ configuration: Configuration, force: Bool) throws(SysctlError) -> (plan: Plan, warnings: [Diagnostic]) {
+        let current = try sysctl.read()
+        var warnings: [Diagnostic] = []
+        let previous: ReservationState
+        do { previous = try store.load() } catch {
+            warnings.append(.warning(error.description))
+            previous = ReservationState()
+        }
+        let plan = Planner.plan(configuration: configuration, current: current, previous: previous,
+                                localPortRange: sysctl.readLocalPortRange(), force: force)
+        return (plan, warnings)
+    }
+
+    /// Writes the plan's target value (unless the kernel already holds it), verifies it, then
+    /// records ownership in the state file. The kernel is written first: if the state write
+    /// fails, the new ports are merely treated as foreign later (kept, never lost).
+    /// Throws `SysctlError` or `StateStore.Failure`.
+    public func commit(_ plan: Plan) throws -> Bool {
+        let wrote = !plan.isNoop
+        if wrote { try sysctl.write(plan.target) }
+        try store.save(plan.state)
+        return wrote
+    }
+}

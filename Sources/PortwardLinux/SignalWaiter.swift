@@ -1,0 +1,37 @@
+import CLinux
+import Glibc
+import SystemPackage
+
+/// Race-free signal handling for a single-threaded daemon loop: the signals are blocked and
+/// read from a signalfd (signalfd(2)), so a signal arriving during a poll is never lost and
+/// no code runs in signal-handler context.
+public final class SignalWaiter {
+    private let fd: Int32
+
+    /// Blocks `signals` for the process and opens a signalfd for them.
+    /// Throws the `Errno` of sigprocmask/signalfd.
+    public init(_ signals: [Int32]) throws(Errno) {
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for signal in signals { sigaddset(&mask, signal) }
+        guard sigprocmask(SIG_BLOCK, &mask, nil) == 0 else { throw Errno(rawValue: errno) }
+        let fd = signalfd(-1, &mask, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
+        guard fd >= 0 else { throw Errno(rawValue: errno) }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Waits up to `timeoutMilliseconds` (-1: forever) for one of the signals, or for
+    /// `extraDescriptor` (e.g. an inotify fd) to become readable. Returns the signal number,
+    /// or nil on timeout or when only the extra descriptor is ready.
+    public func wait(timeoutMilliseconds: Int32, extraDescriptor: Int32? = nil) -> Int32? {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        if let extra = extraDescriptor { fds.append(pollfd(fd: extra, events: Int16(POLLIN), revents: 0)) }
+        let ready = poll(&fds, nfds_t(fds.count), timeoutMilliseconds)
+        guard ready > 0, fds[0].revents & Int16(POLLIN) != 0 else { return nil }
+        var info = signalfd_siginfo()
+        let n = Glibc.read(fd, &info, MemoryLayout<signalfd_siginfo>.size)
+        return n == MemoryLayout<signalfd_siginfo>.size ? Int32(info.ssi_signo) : nil
+    }
+}

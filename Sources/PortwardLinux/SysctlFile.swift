@@ -1,0 +1,125 @@
+import SystemPackage
+
+/// One sysctl under /proc/sys, read and written the way the kernel's proc handlers need.
+///
+/// Reads use a single `read()` with a large buffer: `proc_do_large_bitmap()` returns the whole
+/// value on the first read at offset 0 and EOF afterwards. Writes loop, resuming exactly at
+/// the count each `write()` returns, because the kernel parses at most 4,095 bytes per call
+/// and stops on a token boundary (see ../shared/kernel-facts.md).
+public struct SysctlFile: Sendable {
+    /// Absolute path, e.g. `/proc/sys/net/ipv4/ip_local_reserved_ports`.
+    public let path: String
+
+    /// The largest value read: the worst case for the reserved-ports bitmap (every odd
+    /// port) is 191,053 bytes; 4 MiB or more gives ENOMEM.
+    public static let readBufferSize = 512 * 1024
+
+    public init(path: String) { self.path = path }
+
+    /// The sysctl `name` (dotted, e.g. `net.ipv4.ip_local_reserved_ports`) under `procSys`.
+    public init(name: String, procSys: String = "/proc/sys") {
+        self.path = procSys + "/" + name.split(separator: ".").joined(separator: "/")
+    }
+
+    /// The current value as text, including the kernel's trailing newline.
+    /// Throws `SysctlError.openFailed` or `.readFailed` carrying the errno.
+    public func read() throws(SysctlError) -> String {
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) }
+        catch { throw SysctlError.openFailed(path: path, errno: Errno(error)) }
+        defer { try? fd.close() }
+        var buffer = [UInt8](repeating: 0, count: Self.readBufferSize)
+        let count: Int
+        do { count = try buffer.withUnsafeMutableBytes { try fd.read(into: $0) } }
+        catch { throw SysctlError.readFailed(path: path, errno: Errno(error)) }
+        return String(decoding: buffer[..<count], as: UTF8.self)
+    }
+
+    /// Replaces the value with `text`. A value longer than one kernel parse is written in
+    /// consecutive `write()` calls on one open file: the first (at offset 0) replaces the
+    /// set, later ones add to it. Throws `SysctlError.openFailed`, `.writeRejected` (with
+    /// the errno and the byte offset the kernel refused), or `.writeStalled`.
+    public func write(_ text: String) throws(SysctlError) {
+        let fd: FileDescriptor
+        do { fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec]) }
+        catch { throw SysctlError.openFailed(path: path, errno: Errno(error)) }
+        defer { try? fd.close() }
+        try Self.writeAll(Array(text.utf8), path: path) { chunk throws(Errno) in
+            do { return try fd.write(chunk) } catch { throw Errno(error) }
+        }
+    }
+
+    /// The resume-at-short-count loop, with the system call injected (a seam for tests).
+    /// `write` returns how many bytes the kernel consumed; 0 for a non-empty chunk is a
+    /// stall (it would loop forever) and throws `SysctlError.writeStalled`.
+    public static func writeAll(
+        _ bytes: [UInt8], path: String,
+        write: (UnsafeRawBufferPointer) throws(Errno) -> Int
+    ) throws(SysctlError) {
+        var offset = 0
+        repeat {
+            let written: Int
+            do {
+                written = try bytes.withUnsafeBytes { all throws(Errno) in
+                    try write(UnsafeRawBufferPointer(rebasing: all[offset...]))
+                }
+            } catch {
+                throw SysctlError.writeRejected(path: path, errno: Errno(error), offset: offset)
+            }
+            if written <= 0, offset < bytes.count {
+                throw SysctlError.writeStalled(path: path, offset: offset)
+            }
+            offset += written
+        } while offset < bytes.count
+    }
+}
+
+extension Errno {
+    /// The `Errno` inside an error thrown by swift-system, or EIO for anything else.
+    init(_ error: any Error) { self = (error as? Errno) ?? .ioError }
+}
+
+/// A failure reading or writing a sysctl. Each case names the path and the kernel's errno.
+public enum SysctlError: Error, Equatable, CustomStringConvertible {
+    case openFailed(path: String, errno: Errno)
+    case readFailed(path: String, errno: Errno)
+    /// The kernel refused a write; `offset` is the byte offset of the refused chunk.
+    case writeRejected(path: String, errno: Errno, offset: Int)
+    /// The kernel consumed nothing of a non-empty chunk.
+    case writeStalled(path: String, offset: Int)
+    /// The value read back is not what was written.
+    case verifyFailed(path: String, missing: String)
+    /// The value read is not in the expected format.
+    case malformed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .openFailed(let path, let errno):
+            "cannot open \(path): \(errno.hint)"
+        case .readFailed(let path, let errno):
+            "cannot read \(path): \(errno.hint)"
+        case .writeRejected(let path, let errno, let offset):
+            "the kernel rejected the write to \(path) at byte \(offset): \(errno.hint)"
+        case .writeStalled(let path, let offset):
+            "the kernel accepted no bytes writing \(path) at byte \(offset)"
+        case .verifyFailed(let path, let missing):
+            "\(path) does not hold the written ports after the write; missing: \(missing)"
+        case .malformed(let path, let reason):
+            "\(path) has an unexpected value: \(reason)"
+        }
+    }
+}
+
+extension Errno {
+    /// `strerror` text plus what usually causes it for a sysctl write.
+    var hint: String {
+        switch self {
+        case .permissionDenied, .notPermitted:
+            "\(self) (writing needs root or CAP_NET_ADMIN in the network namespace's user namespace)"
+        case .readOnlyFileSystem:
+            "\(self) (/proc/sys is mounted read-only, as in a container without a private network namespace)"
+        default:
+            "\(self)"
+        }
+    }
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+import PortwardLinux
+
+extension Portward {
+    struct CatConfig: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cat-config",
+            abstract: "Print the effective configuration files, each preceded by its path.",
+            discussion: "Like systemd-sysctl --cat-config: the main file, then the drop-ins in the order they are read; masked and overridden drop-ins are listed as comments.")
+
+        @OptionGroup var options: CommonOptions
+
+        func run() throws {
+            let loaded = ConfigLoader(root: options.root).load()
+            print(loaded.catConfig, terminator: "")
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+/// Runs shell scripts inside a private network namespace (`unshare -n`) with the built
+/// `portward` binary, so the real kernel's per-netns `ip_local_reserved_ports` is used and
+/// the host's own value is never touched.
+enum Netns {
+    /// True when we can create network namespaces (root with unshare available).
+    static let available: Bool = getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare")
+
+    /// The `portward` executable built next to the test bundle.
+    static let portward: String = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        // swift test runs <scratch>/<config>/portwardPackageTests.xctest
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("portward").path) {
+            dir = dir.deletingLastPathComponent()
+        }
+        return dir.appendingPathComponent("portward").path
+    }()
+
+    /// The package root (for the shipped example configuration).
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs `script` with bash -eu inside `unshare -n`, loopback up. Env: PORTWARD (binary),
+    /// KEY (the reserved-ports sysctl path), RANGE (ip_local_port_range path), plus `env`.
+    static func run(_ script: String, env: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        let prologue = """
+            set -eu
+            ip link set lo up 2>/dev/null || true
+            KEY=/proc/sys/net/ipv4/ip_local_reserved_ports
+            RANGE=/proc/sys/net/ipv4/ip_local_port_range
+
+            """
+        process.arguments = ["-n", "--", "/bin/bash", "-c", prologue + script]
+        var environment = ProcessInfo.processInfo.environment
+        environment["PORTWARD"] = portward
+        environment.removeValue(forKey: "NOTIFY_SOCKET")
+        for (k, v) in env { environment[k] = v }
+        process.environment = environment
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes concurrently so neither fills up.
+        var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// A fresh temporary root directory with `files` (path relative to the root → content).
+    static func makeRoot(_ files: [String: String]) throws -> String {
+        let root = FileManager.default.temporaryDirectory
+            .appendingPathComponent("portward-it-\(UUID().uuidString)").path
+        for (path, content) in files {
+            let url = URL(fileURLWithPath: root + "/" + path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try content.write(to: url, atomically: true, encoding: .utf8)
+        }
+        return root
+    }
+}

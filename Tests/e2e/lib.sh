@@ -1,0 +1,322 @@
+# shellcheck shell=bash
+# Shared helpers for the portward end-to-end tests: a cached Debian bookworm rootfs,
+# booting it under systemd-nspawn --private-network, running commands inside, cleanup,
+# and PASS/FAIL/SKIP reporting. Sourced by run.sh; see docs/e2e.md.
+
+E2E_DIR=${E2E_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+E2E_REPO=${E2E_REPO:-$(cd "$E2E_DIR/../.." && pwd)}
+E2E_ROOTFS=${E2E_ROOTFS:-$E2E_REPO/.cache/e2e-rootfs}
+E2E_SUITE=${E2E_SUITE:-bookworm}
+E2E_MIRROR=${E2E_MIRROR:-http://deb.debian.org/debian}
+# Packages in the image on top of minbase. socat gives the test services real bind()s.
+E2E_INCLUDE=systemd,systemd-sysv,iproute2,dbus,socat,procps
+# Bump when the image recipe changes: a cached rootfs with another stamp is rebuilt.
+E2E_ROOTFS_STAMP="v1 $E2E_SUITE $E2E_INCLUDE"
+
+e2e_log() { printf '[e2e] %s\n' "$*" >&2; }
+e2e_die() { printf '[e2e] fatal: %s\n' "$*" >&2; exit 2; }
+
+# Builds the rootfs once (about 40 s) and reuses it while its stamp matches.
+e2e_ensure_rootfs() {
+    if [[ -f $E2E_ROOTFS/.e2e-stamp && $(<"$E2E_ROOTFS/.e2e-stamp") == "$E2E_ROOTFS_STAMP" ]]; then
+        return 0
+    fi
+    command -v debootstrap >/dev/null || e2e_die "debootstrap missing (apt-get install debootstrap)"
+    local tmp=$E2E_ROOTFS.tmp.$$
+    rm -rf "$E2E_ROOTFS" "$tmp"
+    mkdir -p "$(dirname "$E2E_ROOTFS")"
+    e2e_log "building $E2E_SUITE rootfs in $E2E_ROOTFS (debootstrap, once)"
+    if ! debootstrap --variant=minbase --include="$E2E_INCLUDE" "$E2E_SUITE" "$tmp" "$E2E_MIRROR" \
+        >"$tmp.log" 2>&1; then
+        tail -n 30 "$tmp.log" >&2
+        rm -rf "$tmp"
+        e2e_die "debootstrap failed (log above)"
+    fi
+    rm -f "$tmp.log"
+    # Slim it down: apt lists, caches, docs, man pages, locales.
+    rm -rf "$tmp"/var/lib/apt/lists/* "$tmp"/var/cache/apt/*.bin "$tmp"/var/cache/apt/archives/*.deb \
+        "$tmp"/usr/share/doc/* "$tmp"/usr/share/man/* "$tmp"/usr/share/info/* \
+        "$tmp"/usr/share/locale/* "$tmp"/var/log/*.log
+    # First-boot identity: empty machine-id (systemd makes a transient one), fixed hostname.
+    : >"$tmp/etc/machine-id"
+    rm -f "$tmp/var/lib/dbus/machine-id"
+    echo e2e >"$tmp/etc/hostname"
+    # No getty on the read-only console; nothing else in the image needs a terminal.
+    ln -sf /dev/null "$tmp/etc/systemd/system/console-getty.service"
+    ln -sf /dev/null "$tmp/etc/systemd/system/getty@.service"
+    echo "$E2E_ROOTFS_STAMP" >"$tmp/.e2e-stamp"
+    mv "$tmp" "$E2E_ROOTFS"
+}
+
+# ---------------------------------------------------------------------------------------
+# Reporting. Each scenario prints "  ok - ..." / "  not ok - ..." per assertion and one
+# PASS/FAIL/SKIP line per result; run.sh counts the result lines in $E2E_RESULTS.
+
+E2E_SCENARIO=""
+E2E_FAILED=0
+
+e2e_begin() { E2E_SCENARIO=$1; E2E_FAILED=0; printf '# scenario %s\n' "$1"; }
+
+# e2e_expect DESCRIPTION COMMAND...: runs COMMAND, records a failed assertion if it fails.
+e2e_expect() {
+    local desc=$1; shift
+    if "$@"; then
+        printf '  ok - %s\n' "$desc"
+    else
+        printf '  not ok - %s\n' "$desc"
+        E2E_FAILED=$((E2E_FAILED + 1))
+    fi
+}
+
+e2e_note() { printf '    %s\n' "$@"; }
+
+# e2e_result [NAME]: PASS or FAIL line for the scenario (or a named part of it).
+e2e_result() {
+    local name=${1:-$E2E_SCENARIO}
+    if ((E2E_FAILED == 0)); then
+        printf 'PASS %s\n' "$name" | tee -a "$E2E_RESULTS"
+    else
+        printf 'FAIL %s (%d failed assertions)\n' "$name" "$E2E_FAILED" | tee -a "$E2E_RESULTS"
+    fi
+    E2E_FAILED=0
+}
+
+e2e_skip() { printf 'SKIP %s: %s\n' "$1" "$2" | tee -a "$E2E_RESULTS"; }
+
+# The drift watch and journal events (issue 3) are asserted only once `portward run`
+# advertises its watch interval; until then those parts print SKIP, never FAIL.
+e2e_has_watch() { "$E2E_BIN" run --help 2>&1 | grep -q -- '--interval'; }
+
+# ---------------------------------------------------------------------------------------
+# Per-boot fixtures. A boot directory holds what is bound into the container:
+#   units/      -> /usr/local/lib/systemd/system (the real portward.service + test units,
+#                  enabled with .wants/ symlinks)
+#   portward/   -> /etc/portward            (ports.conf, ports.d/)
+#   sysctl.d/   -> /usr/local/lib/sysctl.d  (test sysctl.d files)
+
+# e2e_prepare NAME: makes a fresh boot directory $B with portward enabled and the default
+# test configuration; scenarios then add or remove files before e2e_boot.
+e2e_prepare() {
+    B=$E2E_WORK/$1
+    rm -rf "$B"
+    mkdir -p "$B/units/sysinit.target.wants" "$B/units/multi-user.target.wants" \
+        "$B/portward/ports.d" "$B/sysctl.d"
+    cp "$E2E_REPO/units/portward.service" "$B/units/portward.service"
+    cp "$E2E_DIR/fixtures/ports.conf" "$B/portward/ports.conf"
+    e2e_enable portward.service sysinit.target
+    if [[ ${E2E_STANDIN:-} ]]; then  # TEMPORARY: harness development with a shell stand-in
+        mkdir -p "$B/units/portward.service.d"
+        printf '[Service]\nNotifyAccess=all\nSystemCallFilter=\nMemoryDenyWriteExecute=no\nRestrictNamespaces=no\n' >"$B/units/portward.service.d/standin.conf"
+    fi
+}
+
+# e2e_unit FIXTURE [TARGET]: copies Tests/e2e/fixtures/units/FIXTURE into the boot's units
+# and, with TARGET, enables it there (default multi-user.target; "-" = not enabled).
+e2e_unit() {
+    cp "$E2E_DIR/fixtures/units/$1" "$B/units/$1"
+    [[ ${2:-multi-user.target} == - ]] || e2e_enable "$1" "${2:-multi-user.target}"
+}
+
+e2e_enable() { mkdir -p "$B/units/$2.wants"; ln -sfn "../$1" "$B/units/$2.wants/$1"; }
+e2e_disable() { rm -f "$B/units/$2.wants/$1"; }
+
+# ---------------------------------------------------------------------------------------
+# Booting. Each boot runs in its own throwaway cgroups (this host mixes cgroup v1 and v2),
+# inside a private mount namespace with a tmpfs on /run, with a private network namespace
+# and a volatile overlay over the cached rootfs. Nothing on the host changes.
+
+E2E_NSPAWN_PID=""
+E2E_PID1=""
+E2E_CG=""
+
+e2e_cgroup_dirs() { printf '%s\n' "/sys/fs/cgroup/systemd/$E2E_CG" "/sys/fs/cgroup/unified/$E2E_CG"; }
+
+# e2e_boot: boots the container for $B and waits until systemd finished booting
+# (running or degraded). Installs an EXIT trap that stops it.
+e2e_boot() {
+    local name
+    name=e2e-$(basename "$B")
+    name=${name:0:60}
+    E2E_CG=portward-e2e-$$-$(basename "$B")
+    local d
+    for d in $(e2e_cgroup_dirs); do mkdir -p "$d"; done
+    trap e2e_stop EXIT
+    trap 'exit 130' INT TERM
+    local args=(
+        -D "$E2E_ROOTFS" -M "$name" --register=no --keep-unit --private-network
+        --volatile=overlay --console=read-only --resolv-conf=off --timezone=off
+        --bind-ro="$E2E_BIN:/usr/sbin/portward"
+        --bind-ro="$B/units:/usr/local/lib/systemd/system"
+        --bind="$B/portward:/etc/portward"
+        --bind-ro="$B/sysctl.d:/usr/local/lib/sysctl.d"
+        --bind-ro="$E2E_DIR/fixtures/bin:/usr/local/libexec/e2e"
+        -b
+    )
+    (
+        for d in $(e2e_cgroup_dirs); do echo "$BASHPID" >"$d/cgroup.procs"; done
+        export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
+        exec unshare --mount --propagation private -- \
+            sh -c 'mount -t tmpfs -o mode=0755 tmpfs /run && exec systemd-nspawn "$@"' sh "${args[@]}"
+    ) </dev/null >"$B/console.log" 2>&1 &
+    E2E_NSPAWN_PID=$!
+    echo "$E2E_NSPAWN_PID" >"$B/nspawn.pid"
+    E2E_PID1=""
+    local i
+    for ((i = 0; i < 300; i++)); do
+        E2E_PID1=$(e2e_find_pid1) && break
+        e2e_alive "$E2E_NSPAWN_PID" || break
+        sleep 0.1
+    done
+    [[ -n $E2E_PID1 ]] || { tail -n 20 "$B/console.log" >&2; e2e_log "container did not start"; return 1; }
+    for ((i = 0; i < 300; i++)); do
+        [[ -S /proc/$E2E_PID1/root/run/systemd/private ]] && break
+        sleep 0.1
+    done
+    local state
+    state=$(e2e_exec timeout 90 systemctl is-system-running --wait 2>/dev/null)
+    case $state in
+        running | degraded) return 0 ;;
+        *) e2e_log "boot ended in state '$state'"; return 1 ;;
+    esac
+}
+
+e2e_alive() { [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+
+# The container's PID 1: a child of systemd-nspawn whose innermost pid is 1.
+e2e_find_pid1() {
+    local s p
+    for s in /proc/[0-9]*/status; do
+        p=${s#/proc/}; p=${p%/status}
+        awk -v nspawn="$E2E_NSPAWN_PID" '
+            $1 == "PPid:" && $2 == nspawn { child = 1 }
+            $1 == "NSpid:" && $NF == 1 && NF > 2 { inner = 1 }
+            END { exit !(child && inner) }' "$s" 2>/dev/null || continue
+        [[ $(readlink "/proc/$p/exe" 2>/dev/null) == */systemd ]] || continue
+        echo "$p"
+        return 0
+    done
+    return 1
+}
+
+# e2e_exec COMMAND...: runs COMMAND inside the booted container (all its namespaces, its
+# root, a clean environment). stdin is passed through.
+e2e_exec() {
+    nsenter --target "$E2E_PID1" --mount --uts --ipc --net --pid --cgroup --root --wd -- \
+        /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        LANG=C.UTF-8 TERM=dumb SYSTEMD_PAGER=cat SYSTEMD_COLORS=0 SYSTEMD_LOG_COLOR=0 "$@"
+}
+
+# e2e_show UNIT PROPERTY: one property of a unit inside the container.
+e2e_show() { e2e_exec systemctl show -P "$2" "$1"; }
+
+# Orderly stop (SIGTERM to nspawn = poweroff inside), then harder, then cgroups removed.
+# Safe to call twice and from a trap.
+e2e_stop() {
+    local pid=$E2E_NSPAWN_PID i
+    if [[ -n $pid ]]; then
+        if [[ ${E2E_KEEP_JOURNAL:-} && -n $E2E_PID1 ]] && e2e_alive "$E2E_PID1"; then
+            e2e_exec journalctl -b --no-pager -o short-monotonic >"$B/journal.txt" 2>&1 || true
+        fi
+        kill -TERM "$pid" 2>/dev/null
+        for ((i = 0; i < 200; i++)); do e2e_alive "$pid" || break; sleep 0.1; done
+        if e2e_alive "$pid"; then
+            kill -TERM "$pid" 2>/dev/null
+            for ((i = 0; i < 50; i++)); do e2e_alive "$pid" || break; sleep 0.1; done
+        fi
+        if e2e_alive "$pid"; then
+            e2e_log "container did not stop; killing it"
+            [[ -n $E2E_PID1 ]] && kill -KILL "$E2E_PID1" 2>/dev/null
+            kill -KILL "$pid" 2>/dev/null
+        fi
+        wait "$pid" 2>/dev/null
+        E2E_NSPAWN_PID=""
+        E2E_PID1=""
+        rm -f "$B/nspawn.pid"
+    fi
+    [[ -n $E2E_CG ]] && e2e_remove_cgroups "$E2E_CG"
+    E2E_CG=""
+}
+
+# e2e_remove_cgroups NAME: removes /sys/fs/cgroup/*/NAME bottom-up (they must be empty).
+e2e_remove_cgroups() {
+    local d
+    for d in /sys/fs/cgroup/systemd/$1 /sys/fs/cgroup/unified/$1; do
+        [[ -d $d ]] || continue
+        find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+        [[ -d $d ]] && e2e_log "could not remove cgroup $d"
+    done
+    return 0
+}
+
+# Last-resort sweep used by run.sh: containers and cgroups of this run left behind.
+e2e_sweep() {
+    local f pid
+    for f in "$E2E_WORK"/*/nspawn.pid; do
+        [[ -f $f ]] || continue
+        pid=$(<"$f")
+        if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == systemd-nspawn ]]; then
+            kill -TERM "$pid"; sleep 2; kill -KILL "$pid" 2>/dev/null
+        fi
+        rm -f "$f"
+    done
+    local d
+    for d in /sys/fs/cgroup/systemd/portward-e2e-$$-* /sys/fs/cgroup/unified/portward-e2e-$$-*; do
+        [[ -d $d ]] && e2e_remove_cgroups "${d##*/}"
+    done
+    return 0
+}
+
+# ---------------------------------------------------------------------------------------
+# Assertion helpers.
+
+# The kernel's reserved ports inside the container.
+e2e_reserved() { e2e_exec cat /proc/sys/net/ipv4/ip_local_reserved_ports; }
+
+# e2e_port_in_value PORT VALUE: PORT is covered by the kernel-format VALUE ("1,5-9").
+e2e_port_in_value() {
+    local port=$1 tok
+    local IFS=,
+    for tok in $2; do
+        tok=${tok//$'\n'/}
+        [[ -n $tok ]] || continue
+        if [[ $tok == *-* ]]; then
+            ((port >= ${tok%-*} && port <= ${tok#*-})) && return 0
+        else
+            ((port == tok)) && return 0
+        fi
+    done
+    return 1
+}
+
+# e2e_reserved_has PORT...: every PORT is reserved in the container right now.
+e2e_reserved_has() {
+    local v p
+    v=$(e2e_reserved) || return 1
+    for p in "$@"; do e2e_port_in_value "$p" "$v" || { e2e_note "port $p not in '$v'"; return 1; }; done
+}
+
+# e2e_reserved_lacks PORT...: no PORT is reserved.
+e2e_reserved_lacks() {
+    local v p
+    v=$(e2e_reserved) || return 1
+    for p in "$@"; do e2e_port_in_value "$p" "$v" && { e2e_note "port $p unexpectedly in '$v'"; return 1; }; done
+    return 0
+}
+
+# e2e_le A B: A <= B, both non-zero numbers (a 0 timestamp means "never happened").
+e2e_le() {
+    [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ && $1 -gt 0 && $2 -gt 0 ]] || { e2e_note "bad timestamps '$1' '$2'"; return 1; }
+    (($1 <= $2)) || { e2e_note "$1 > $2"; return 1; }
+}
+
+e2e_eq() { [[ $1 == "$2" ]] || { e2e_note "got '$1', want '$2'"; return 1; }; }
+
+# e2e_wait_for DEADLINE_S COMMAND...: polls COMMAND every 0.2 s until it succeeds.
+e2e_wait_for() {
+    local n=$(($1 * 5)) i; shift
+    for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.2; done
+    "$@"
+}
+
+# e2e_journal_grep UNIT PATTERN: the unit's journal of this boot matches PATTERN (ERE).
+e2e_journal_grep() { e2e_exec journalctl -b -u "$1" --no-pager -o cat | grep -Eq -- "$2"; }

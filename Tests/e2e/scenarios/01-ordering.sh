@@ -1,0 +1,27 @@
+# Scenario 1: portward is READY after systemd-sysctl.service and before network-pre.target,
+# and a service ordered After=network-pre.target starts after portward is ready.
+e2e_begin 1-ordering
+e2e_prepare 01-ordering
+e2e_unit after-pre.service sysinit.target
+if ! e2e_boot; then e2e_expect "container boots" false; e2e_result; exit 0; fi
+
+ts() { e2e_show "$1" "$2"; }
+sysctl_done=$(ts systemd-sysctl.service ActiveEnterTimestampMonotonic)
+pw_start=$(ts portward.service InactiveExitTimestampMonotonic)
+pw_ready=$(ts portward.service ActiveEnterTimestampMonotonic)
+pre_active=$(ts network-pre.target ActiveEnterTimestampMonotonic)
+svc_start=$(ts after-pre.service InactiveExitTimestampMonotonic)
+e2e_note "systemd-sysctl done $sysctl_done, portward start $pw_start ready $pw_ready," \
+    "network-pre.target $pre_active, after-pre.service start $svc_start (usec, monotonic)"
+
+e2e_expect "portward.service is active" e2e_eq "$(e2e_show portward.service ActiveState)" active
+e2e_expect "portward.service is Type=notify" e2e_eq "$(e2e_show portward.service Type)" notify
+e2e_expect "portward starts after systemd-sysctl.service finished" e2e_le "$sysctl_done" "$pw_start"
+e2e_expect "portward is READY before network-pre.target is reached" e2e_le "$pw_ready" "$pre_active"
+e2e_expect "a service After=network-pre.target starts after portward is READY" e2e_le "$pw_ready" "$svc_start"
+e2e_expect "portward sent a STATUS= line" test -n "$(e2e_show portward.service StatusText)"
+e2e_note "StatusText: $(e2e_show portward.service StatusText)"
+e2e_expect "declared ports 40000, 40001, 41000-41009 are reserved" e2e_reserved_has 40000 40001 41000 41009
+e2e_expect "systemd 252 in the container verifies the unit" \
+    e2e_exec systemd-analyze verify --man=no /usr/local/lib/systemd/system/portward.service
+e2e_result

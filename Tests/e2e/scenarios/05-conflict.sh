@@ -1,0 +1,44 @@
+# Scenario 5: a process outside the owner unit binds a declared port; `portward status`
+# inside the container names its pid, command and unit and exits 3; the daemon logs the
+# conflict in the journal (issue 3).
+e2e_begin 5-conflict
+e2e_prepare 05-conflict
+if ! e2e_boot; then e2e_expect "container boots" false; e2e_result; exit 0; fi
+
+e2e_expect "portward status exits 0 before the conflict" e2e_exec portward status
+e2e_exec systemd-run --quiet --unit=intruder.service socat -u TCP-LISTEN:40000,reuseaddr,fork OPEN:/dev/null
+e2e_expect "intruder.service listens on 40000/tcp" \
+    e2e_wait_for 10 test -n "$(e2e_exec ss -Hltn 'sport = :40000')"
+pid=$(e2e_show intruder.service MainPID)
+out=$(e2e_exec portward status 2>&1)
+rc=$?
+printf '%s\n' "$out" | sed 's/^/    /'
+e2e_expect "portward status exits 3 (conflict)" e2e_eq "$rc" 3
+e2e_expect "status names the conflict" grep -q conflict <<<"$out"
+e2e_expect "status names the holder's pid $pid" grep -Eq "(^|[^0-9])$pid([^0-9]|$)" <<<"$out"
+e2e_expect "status names the holder's command socat" grep -q socat <<<"$out"
+e2e_expect "status names the holder's unit intruder.service" grep -q intruder.service <<<"$out"
+json=$(e2e_exec portward status --json 2>&1)
+e2e_expect "status --json names pid, command and unit" \
+    bash -c 'grep -q "$1" <<<"$2" && grep -q socat <<<"$2" && grep -q intruder.service <<<"$2"' _ "$pid" "$json"
+e2e_result
+
+# ---- issue 3: the daemon's conflict event ----------------------------------------------
+e2e_begin 5-conflict-journal
+if e2e_has_watch; then
+    conflict_event() {
+        e2e_exec journalctl -b -u portward.service -o json --no-pager \
+            PORTWARD_HOLDER_UNIT=intruder.service | grep '"MESSAGE_ID"' |
+            grep -E "\"PORTWARD_HOLDER_PID\" *: *\"$pid\"" | grep -q '"PORTWARD_PORT" *: *"40000"'
+    }
+    e2e_expect "the journal has a conflict event (MESSAGE_ID, holder pid/unit, port)" \
+        e2e_wait_for 10 conflict_event
+    e2e_result
+else
+    e2e_skip 5-conflict-journal "portward run has no --interval watch yet (issue 3)"
+fi
+
+e2e_begin 5-conflict-ends
+e2e_exec systemctl stop intruder.service
+e2e_expect "portward status exits 0 once the intruder is gone" e2e_exec portward status
+e2e_result
