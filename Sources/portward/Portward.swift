@@ -15,6 +15,6 @@ struct Portward: ParsableCommand {
             has errors (nothing was applied); 3 (status) a declared port is unreserved or in \
             conflict; 4 a safety rail refused the plan (see --force); 64 usage error.
             """,
-        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self]
+        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self]
     )
 }

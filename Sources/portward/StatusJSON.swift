@@ -1,0 +1,75 @@
+import FoundationEssentials
+import PortwardCore
+
+/// `portward status --json`: a stable schema, documented in docs/status-json.md.
+/// Field names never change meaning within a schema version; new fields may be added.
+enum StatusJSON {
+    struct Document: Encodable {
+        var schema = 1
+        var reservedPorts: String
+        var attributionComplete: Bool
+        var entries: [Entry]
+    }
+
+    struct Entry: Encodable {
+        var name: String
+        var `protocol`: String
+        var ports: String
+        var owner: String
+        var file: String
+        var line: Int
+        var reserved: String
+        var unreservedPorts: String
+        var state: String
+        var sockets: [Socket]
+    }
+
+    struct Socket: Encodable {
+        var port: Int
+        var family: String
+        var localAddress: String
+        var remoteAddress: String?
+        var remotePort: Int?
+        var socketState: String
+        var uid: Int
+        var inode: UInt64
+        var verdict: String
+        var holders: [Process]
+    }
+
+    struct Process: Encodable {
+        var pid: Int
+        var command: String
+        var executable: String?
+        var unit: String?
+        var uid: Int
+    }
+
+    static func render(_ rows: [EntryStatus], reserved: PortSet, attributionComplete: Bool) throws -> String {
+        let document = Document(
+            reservedPorts: reserved.description,
+            attributionComplete: attributionComplete,
+            entries: rows.map { row in
+                Entry(name: row.entry.name, protocol: row.transport.rawValue,
+                      ports: row.entry.ports.description, owner: row.entry.owner.description,
+                      file: row.entry.location.file, line: row.entry.location.line,
+                      reserved: row.reserved.rawValue, unreservedPorts: row.unreserved.description,
+                      state: row.state.rawValue,
+                      sockets: row.findings.map { f in
+                          Socket(port: Int(f.socket.localPort), family: f.socket.family.description,
+                                 localAddress: f.socket.localAddress,
+                                 remoteAddress: f.socket.remotePort == 0 ? nil : f.socket.remoteAddress,
+                                 remotePort: f.socket.remotePort == 0 ? nil : Int(f.socket.remotePort),
+                                 socketState: f.socket.state.description, uid: Int(f.socket.uid),
+                                 inode: f.socket.inode, verdict: f.verdict.rawValue,
+                                 holders: f.holders.map {
+                                     Process(pid: Int($0.pid), command: $0.command, executable: $0.executablePath,
+                                             unit: $0.unit, uid: Int($0.uid))
+                                 })
+                      })
+            })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(document), as: UTF8.self)
+    }
+}
