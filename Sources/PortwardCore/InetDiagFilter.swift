@@ -12,8 +12,9 @@
 /// Layout: a binary search over the ranges' lower bounds (ops laid out in pre-order, the
 /// "port >= pivot" branch falling through, the other reached by a forward `no` jump), with a
 /// leaf per range `[S_GE lower]`(only for the first range)`[S_LE upper][JMP -> end]`.
-/// A socket costs about log2(ranges) + 3 ops, against 5 per range for the flat chain that
-/// iproute2's `ss` emits. Like ss's, every `no` target is an op on the chain of `yes`
+/// A socket costs about log2(ranges) + 3 ops, against up to 2 per range for the flat
+/// chain that iproute2's `ss` emits (the daemon filters every poll, on hosts with tens of
+/// thousands of sockets). Like ss's, every `no` target is an op on the chain of `yes`
 /// steps, as the kernel's validator (`inet_diag_bc_audit`, `valid_cc`) demands; a
 /// rejecting jump goes 4 bytes past the end, the farthest it allows. Size: 20 bytes per
 /// range.

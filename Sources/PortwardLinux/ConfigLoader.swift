@@ -52,7 +52,12 @@ public struct ConfigLoader: Sendable {
         public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
 
         /// The files as `systemd-sysctl --cat-config` prints them: `# PATH` then the
-        /// contents, files separated by an empty line.
+        /// contents, files separated by an empty line. Then, after an empty line, one
+        /// comment per mask and per shadowed drop-in:
+        ///
+        ///     # /etc/portward/ports.d/a.conf: mask
+        ///     # /usr/lib/portward/ports.d/a.conf: masked by /etc/portward/ports.d/a.conf
+        ///     # /usr/lib/portward/ports.d/b.conf: overridden by /etc/portward/ports.d/b.conf
         public var catConfig: String {
             var out = ""
             for (i, file) in files.enumerated() {
@@ -61,6 +66,12 @@ public struct ConfigLoader: Sendable {
                 let text = file.text
                 out += text
                 if !text.isEmpty, !text.hasSuffix("\n") { out += "\n" }
+            }
+            var notes = dropIns.masks.map { "# \($0.path): mask\n" }
+            notes += dropIns.shadowed.map { "# \($0.candidate.path): \($0.by.isMask ? "masked" : "overridden") by \($0.by.path)\n" }
+            if !notes.isEmpty {
+                if !out.isEmpty { out += "\n" }
+                out += notes.joined()
             }
             return out
         }
@@ -88,8 +99,8 @@ public struct ConfigLoader: Sendable {
                     let path = ConfigSearchPath.join(directory, name)
                     candidates.append(DropIn.Candidate(directory: directory, name: name, isMask: Self.isMask(path)))
                 }
-            case .failure(let reason):
-                diagnostics.append(.error("cannot read directory \(directory): \(reason)"))
+            case .failure(let failure):
+                diagnostics.append(.error("cannot read directory \(directory): \(failure.reason)"))
             }
         }
         let dropIns = DropIn.resolve(candidates, directories: directories)
@@ -102,8 +113,8 @@ public struct ConfigLoader: Sendable {
             case .success(let bytes):
                 files.append(File(path: path, bytes: bytes))
                 parsed.append(ConfigParser.parse(bytes, file: path, resolveService: resolveService))
-            case .failure(let reason):
-                diagnostics.append(.error("cannot read \(path): \(reason)"))
+            case .failure(let failure):
+                diagnostics.append(.error("cannot read \(path): \(failure.reason)"))
             }
         }
         let merged = Configuration.merge(parsed)

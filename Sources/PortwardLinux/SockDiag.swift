@@ -206,8 +206,8 @@ public final class SockDiag {
             if received > capacity { throw Errno.messageTooLong }
             let outcome = buffer.withUnsafeBytes { bytes in
                 Result { () throws(Errno) -> Bool in
-                    try parse(UnsafeRawBufferPointer(rebasing: bytes[0..<received]), transport,
-                              into: &records)
+                    try Self.parse(UnsafeRawBufferPointer(rebasing: bytes[0..<received]),
+                                   sequence: sequence, transport, into: &records)
                 }
             }
             if try outcome.get() { return }
@@ -215,9 +215,11 @@ public final class SockDiag {
     }
 
     /// Parses one datagram of netlink messages; true once NLMSG_DONE is seen. Messages of
-    /// another sequence number (left over from an earlier dump) are skipped.
-    private func parse(_ datagram: UnsafeRawBufferPointer, _ transport: TransportProtocol,
-                       into records: inout [SocketRecord]) throws(Errno) -> Bool {
+    /// another sequence number (left over from an earlier dump) are skipped. Every length
+    /// is checked against the datagram: a truncated or malformed one throws EBADMSG.
+    static func parse(_ datagram: UnsafeRawBufferPointer, sequence: UInt32,
+                      _ transport: TransportProtocol,
+                      into records: inout [SocketRecord]) throws(Errno) -> Bool {
         var offset = 0
         while datagram.count - offset >= Netlink.headerSize {
             let header = datagram.loadUnaligned(fromByteOffset: offset, as: nlmsghdr.self)
@@ -234,14 +236,14 @@ public final class SockDiag {
                 // The payload is an int: 0, or the negative errno that cut the dump short.
                 if payload.count >= 4 {
                     let status = payload.loadUnaligned(as: Int32.self)
-                    if status < 0 { throw Errno(rawValue: -status) }
+                    if status < 0 { throw Self.kernelError(status) }
                 }
                 return true
             case Netlink.error:
                 // struct nlmsgerr: int error (negative errno; 0 is an acknowledgement).
                 guard payload.count >= 4 else { throw Errno.badMessage }
                 let status = payload.loadUnaligned(as: Int32.self)
-                if status < 0 { throw Errno(rawValue: -status) }
+                if status < 0 { throw Self.kernelError(status) }
             case Netlink.sockDiagByFamily:
                 if let record = try Self.record(payload, transport) { records.append(record) }
             default:
@@ -250,6 +252,11 @@ public final class SockDiag {
         }
         if offset != datagram.count { throw Errno.badMessage }
         return false
+    }
+
+    /// The `Errno` of a kernel status `-errno`; EBADMSG for one that cannot be negated.
+    private static func kernelError(_ status: Int32) -> Errno {
+        status == Int32.min ? .badMessage : Errno(rawValue: -status)
     }
 
     /// Decodes a `struct inet_diag_msg`; trailing attributes are ignored. Nil for a family

@@ -32,8 +32,6 @@ enum Netns {
     /// Runs `script` with bash -eu inside `unshare -n`, loopback up. Env: PORTWARD (binary),
     /// KEY (the reserved-ports sysctl path), RANGE (ip_local_port_range path), plus `env`.
     static func run(_ script: String, env: [String: String] = [:]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
         let prologue = """
             set -eu
             ip link set lo up 2>/dev/null || true
@@ -41,27 +39,51 @@ enum Netns {
             RANGE=/proc/sys/net/ipv4/ip_local_port_range
 
             """
-        process.arguments = ["-n", "--", "/bin/bash", "-c", prologue + script]
         var environment = ProcessInfo.processInfo.environment
         environment["PORTWARD"] = portward
         environment.removeValue(forKey: "NOTIFY_SOCKET")
         for (k, v) in env { environment[k] = v }
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Read both pipes concurrently so neither fills up.
-        var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        // Output goes to temporary files: no pipe can fill up and block the child.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portward-out-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outPath = dir.appendingPathComponent("stdout").path, errPath = dir.appendingPathComponent("stderr").path
+        let status = try spawnAndWait(
+            ["/usr/bin/unshare", "-n", "--", "/bin/bash", "-c", prologue + script],
+            environment: environment.map { "\($0.key)=\($0.value)" }, stdout: outPath, stderr: errPath)
+        return Result(status: status,
+                      stdout: try String(contentsOfFile: outPath, encoding: .utf8),
+                      stderr: try String(contentsOfFile: errPath, encoding: .utf8))
+    }
+
+    /// posix_spawn with a clean signal mask and default dispositions (the test runner's
+    /// threads may block signals; a child must still die of SIGTERM), then waitpid.
+    private static func spawnAndWait(_ argv: [String], environment: [String], stdout: String, stderr: String) throws -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t(), all = sigset_t()
+        sigemptyset(&empty)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let cArgs = argv.map { strdup($0) } + [nil]
+        let cEnv = environment.map { strdup($0) } + [nil]
+        defer { (cArgs + cEnv).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
+        var wstatus: Int32 = 0
+        while waitpid(pid, &wstatus, 0) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS; a signal death is reported as 128 + signal, like a shell.
+        return wstatus & 0x7f == 0 ? (wstatus >> 8) & 0xff : 128 + (wstatus & 0x7f)
     }
 
     /// A fresh temporary root directory with `files` (path relative to the root → content).

@@ -1,5 +1,5 @@
 import Testing
-@testable import PortwardCore
+import PortwardCore
 
 /// A fake services database: `rsync` tcp+udp 873, `radius` udp only, `split` with a
 /// different port per protocol.
@@ -108,7 +108,7 @@ func parse(bytes: [UInt8], file: String = "t.conf") -> ConfigParser.Result {
             "t.conf:2:6: error: port 0 is out of range 1-65535",
             "t.conf:4:4: error: invalid character ':' in NAME (allowed: letters, digits, '-', '_', '.', '@')",
             "t.conf:4:10: error: unknown protocol 'tcpp' (expected tcp, udp, sctp, or - for all)",
-            "t.conf:5:21: error: user: needs a user name or uid",
+            "t.conf:5:17: error: user: needs a user name or uid",
         ])
         #expect(result.entries.map(\.entry.name) == ["ok"])
     }

@@ -23,10 +23,13 @@ e2e_ensure_rootfs() {
     fi
     command -v debootstrap >/dev/null || e2e_die "debootstrap missing (apt-get install debootstrap)"
     local tmp=$E2E_ROOTFS.tmp.$$
-    rm -rf "$E2E_ROOTFS" "$tmp"
+    rm -rf "$E2E_ROOTFS" "$E2E_ROOTFS".tmp.*
     mkdir -p "$(dirname "$E2E_ROOTFS")"
     e2e_log "building $E2E_SUITE rootfs in $E2E_ROOTFS (debootstrap, once)"
-    if ! debootstrap --variant=minbase --include="$E2E_INCLUDE" "$E2E_SUITE" "$tmp" "$E2E_MIRROR" \
+    # In a private mount namespace: the /proc and /sys that debootstrap mounts inside the
+    # target go away with it, even when it is interrupted.
+    if ! unshare --mount --propagation private -- \
+        debootstrap --variant=minbase --include="$E2E_INCLUDE" "$E2E_SUITE" "$tmp" "$E2E_MIRROR" \
         >"$tmp.log" 2>&1; then
         tail -n 30 "$tmp.log" >&2
         rm -rf "$tmp"
@@ -57,12 +60,14 @@ E2E_FAILED=0
 
 e2e_begin() { E2E_SCENARIO=$1; E2E_FAILED=0; printf '# scenario %s\n' "$1"; }
 
-# e2e_expect DESCRIPTION COMMAND...: runs COMMAND, records a failed assertion if it fails.
+# e2e_expect DESCRIPTION COMMAND...: runs COMMAND, records a failed assertion if it fails
+# (and then shows COMMAND's output, which is otherwise hidden).
 e2e_expect() {
-    local desc=$1; shift
-    if "$@"; then
+    local desc=$1 out; shift
+    if out=$("$@" 2>&1); then
         printf '  ok - %s\n' "$desc"
     else
+        [[ -n $out ]] && printf '%s\n' "$out" | sed 's/^/    | /'
         printf '  not ok - %s\n' "$desc"
         E2E_FAILED=$((E2E_FAILED + 1))
     fi
@@ -85,7 +90,14 @@ e2e_skip() { printf 'SKIP %s: %s\n' "$1" "$2" | tee -a "$E2E_RESULTS"; }
 
 # The drift watch and journal events (issue 3) are asserted only once `portward run`
 # advertises its watch interval; until then those parts print SKIP, never FAIL.
-e2e_has_watch() { "$E2E_BIN" run --help 2>&1 | grep -q -- '--interval'; }
+# E2E_WATCH=1 or 0 forces the decision.
+e2e_has_watch() {
+    case ${E2E_WATCH:-} in
+        1) return 0 ;;
+        0) return 1 ;;
+    esac
+    "$E2E_BIN" run --help 2>&1 | grep -q -- '--interval'
+}
 
 # ---------------------------------------------------------------------------------------
 # Per-boot fixtures. A boot directory holds what is bound into the container:
@@ -104,10 +116,6 @@ e2e_prepare() {
     cp "$E2E_REPO/units/portward.service" "$B/units/portward.service"
     cp "$E2E_DIR/fixtures/ports.conf" "$B/portward/ports.conf"
     e2e_enable portward.service sysinit.target
-    if [[ ${E2E_STANDIN:-} ]]; then  # TEMPORARY: harness development with a shell stand-in
-        mkdir -p "$B/units/portward.service.d"
-        printf '[Service]\nNotifyAccess=all\nSystemCallFilter=\nMemoryDenyWriteExecute=no\nRestrictNamespaces=no\n' >"$B/units/portward.service.d/standin.conf"
-    fi
 }
 
 # e2e_unit FIXTURE [TARGET]: copies Tests/e2e/fixtures/units/FIXTURE into the boot's units
@@ -115,6 +123,18 @@ e2e_prepare() {
 e2e_unit() {
     cp "$E2E_DIR/fixtures/units/$1" "$B/units/$1"
     [[ ${2:-multi-user.target} == - ]] || e2e_enable "$1" "${2:-multi-user.target}"
+}
+
+# e2e_sandboxed_status_unit NAME: writes units/NAME, a oneshot running `portward status`
+# under exactly the sandbox of the real units/portward.service ([Service] hardening kept,
+# only Type=, ExecStart= and ExecReload=/Restart= changed; not enabled).
+e2e_sandboxed_status_unit() {
+    sed -e 's/^Type=notify$/Type=oneshot/' \
+        -e 's|^ExecStart=.*|ExecStart=/usr/sbin/portward status\nSuccessExitStatus=3|' \
+        -e '/^ExecReload=/d' -e '/^Restart=/d' \
+        -e 's/^Description=.*/Description=e2e: portward status in the portward.service sandbox/' \
+        -e '/^\[Install\]/,$d' \
+        "$E2E_REPO/units/portward.service" >"$B/units/$1"
 }
 
 e2e_enable() { mkdir -p "$B/units/$2.wants"; ln -sfn "../$1" "$B/units/$2.wants/$1"; }
@@ -129,7 +149,17 @@ E2E_NSPAWN_PID=""
 E2E_PID1=""
 E2E_CG=""
 
-e2e_cgroup_dirs() { printf '%s\n' "/sys/fs/cgroup/systemd/$E2E_CG" "/sys/fs/cgroup/unified/$E2E_CG"; }
+# e2e_cgroup_dirs [NAME]: the throwaway cgroup NAME (default $E2E_CG) in every hierarchy
+# nspawn uses: on a hybrid host the v1 name=systemd one and the v2 one under unified/, on a
+# pure cgroup v2 host just /sys/fs/cgroup/NAME.
+e2e_cgroup_dirs() {
+    local name=${1:-$E2E_CG}
+    if [[ -d /sys/fs/cgroup/unified ]]; then
+        printf '%s\n' "/sys/fs/cgroup/systemd/$name" "/sys/fs/cgroup/unified/$name"
+    else
+        printf '%s\n' "/sys/fs/cgroup/$name"
+    fi
+}
 
 # e2e_boot: boots the container for $B and waits until systemd finished booting
 # (running or degraded). Installs an EXIT trap that stops it.
@@ -155,7 +185,9 @@ e2e_boot() {
     (
         for d in $(e2e_cgroup_dirs); do echo "$BASHPID" >"$d/cgroup.procs"; done
         export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
-        exec unshare --mount --propagation private -- \
+        # setsid: its own session, so a Ctrl-C on the terminal reaches only the harness,
+        # which then halts the container itself (nspawn would pass SIGINT on as a reboot).
+        exec setsid unshare --mount --propagation private -- \
             sh -c 'mount -t tmpfs -o mode=0755 tmpfs /run && exec systemd-nspawn "$@"' sh "${args[@]}"
     ) </dev/null >"$B/console.log" 2>&1 &
     E2E_NSPAWN_PID=$!
@@ -214,7 +246,7 @@ e2e_show() { e2e_exec systemctl show -P "$2" "$1"; }
 e2e_stop() {
     local pid=$E2E_NSPAWN_PID i
     if [[ -n $pid ]]; then
-        if [[ ${E2E_KEEP_JOURNAL:-} && -n $E2E_PID1 ]] && e2e_alive "$E2E_PID1"; then
+        if [[ ${E2E_KEEP:-} && -n $E2E_PID1 ]] && e2e_alive "$E2E_PID1"; then
             e2e_exec journalctl -b --no-pager -o short-monotonic >"$B/journal.txt" 2>&1 || true
         fi
         kill -TERM "$pid" 2>/dev/null
@@ -240,7 +272,7 @@ e2e_stop() {
 # e2e_remove_cgroups NAME: removes /sys/fs/cgroup/*/NAME bottom-up (they must be empty).
 e2e_remove_cgroups() {
     local d
-    for d in /sys/fs/cgroup/systemd/$1 /sys/fs/cgroup/unified/$1; do
+    for d in $(e2e_cgroup_dirs "$1"); do
         [[ -d $d ]] || continue
         find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
         [[ -d $d ]] && e2e_log "could not remove cgroup $d"
@@ -260,7 +292,7 @@ e2e_sweep() {
         rm -f "$f"
     done
     local d
-    for d in /sys/fs/cgroup/systemd/portward-e2e-$$-* /sys/fs/cgroup/unified/portward-e2e-$$-*; do
+    for d in $(e2e_cgroup_dirs "portward-e2e-$$-*"); do
         [[ -d $d ]] && e2e_remove_cgroups "${d##*/}"
     done
     return 0
@@ -309,14 +341,23 @@ e2e_le() {
     (($1 <= $2)) || { e2e_note "$1 > $2"; return 1; }
 }
 
+# e2e_contains TEXT STRING: TEXT contains STRING (shows TEXT when not).
+e2e_contains() { grep -qF -- "$2" <<<"$1" || { printf '%s\n' "$1"; return 1; }; }
+
 e2e_eq() { [[ $1 == "$2" ]] || { e2e_note "got '$1', want '$2'"; return 1; }; }
 
 # e2e_wait_for DEADLINE_S COMMAND...: polls COMMAND every 0.2 s until it succeeds.
 e2e_wait_for() {
     local n=$(($1 * 5)) i; shift
-    for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.2; done
+    for ((i = 0; i < n; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
     "$@"
 }
+
+# e2e_listening tcp|udp PORT: a socket is listening on (tcp) or bound to (udp) PORT.
+e2e_listening() { [[ -n $(e2e_exec ss -Hln --"$1" "sport = :$2") ]]; }
+
+# e2e_state_is UNIT STATE: the unit's ActiveState is STATE.
+e2e_state_is() { e2e_eq "$(e2e_show "$1" ActiveState)" "$2"; }
 
 # e2e_journal_grep UNIT PATTERN: the unit's journal of this boot matches PATTERN (ERE).
 e2e_journal_grep() { e2e_exec journalctl -b -u "$1" --no-pager -o cat | grep -Eq -- "$2"; }

@@ -9,7 +9,10 @@
 #   PORTWARD_BIN  use this portward binary instead of building one
 #                 (default: swift build -c release --static-swift-stdlib --scratch-path .build-e2e)
 #   E2E_ROOTFS    cached rootfs (default .cache/e2e-rootfs, rebuilt when its recipe changes)
-#   E2E_KEEP=1    keep the work directory (console logs, journals) under /tmp
+#   E2E_KEEP=1    keep the work directory under /tmp: per boot console.log and journal.txt
+#   E2E_WATCH=1|0 force the issue-3 parts on or off (default: on when `portward run --help`
+#                 mentions --interval, otherwise they print SKIP)
+#   E2E_STORY_BOOTS  boots with portward enabled in scenario 2 (default 3)
 # Prints a PASS/FAIL/SKIP line per result and "N passed, N failed, N skipped"; exits 1 on
 # any failure, 2 when the harness cannot run at all.
 set -u

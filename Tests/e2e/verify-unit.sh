@@ -28,6 +28,7 @@ else
         printf '#!/bin/sh\nexit 0\n' >"$bin"
         chmod +x "$bin"
     fi
+    # shellcheck disable=SC2016 # $1 and $2 belong to the inner bash
     out=$(unshare --mount --propagation private -- bash -c '
         mount -t tmpfs -o mode=0755 tmpfs /usr/sbin && cp "$1" /usr/sbin/portward &&
         cd "$2" && systemd-analyze verify --man=no ./portward.service' sh "$bin" "$work" 2>&1)

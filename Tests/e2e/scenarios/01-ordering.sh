@@ -22,6 +22,23 @@ e2e_expect "a service After=network-pre.target starts after portward is READY" e
 e2e_expect "portward sent a STATUS= line" test -n "$(e2e_show portward.service StatusText)"
 e2e_note "StatusText: $(e2e_show portward.service StatusText)"
 e2e_expect "declared ports 40000, 40001, 41000-41009 are reserved" e2e_reserved_has 40000 40001 41000 41009
+e2e_expect "the boot finished without failed units" e2e_eq "$(e2e_exec systemctl is-system-running)" running
+
+# The hardening in units/portward.service is in force (and scenarios 1-7 run under it).
+pid=$(e2e_show portward.service MainPID)
+status=$(e2e_exec cat "/proc/$pid/status")
+field() { awk -v k="$1:" '$1 == k { print $2 }' <<<"$status"; }
+# CAP_DAC_READ_SEARCH (2), CAP_NET_ADMIN (12), CAP_SYS_PTRACE (19): 0x81004.
+e2e_expect "the daemon's bounding set is CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH" \
+    e2e_eq "$(field CapBnd)" 0000000000081004
+e2e_expect "the daemon runs with no_new_privs" e2e_eq "$(field NoNewPrivs)" 1
+e2e_expect "the daemon runs under a seccomp filter" e2e_eq "$(field Seccomp)" 2
+mounts=$(e2e_exec cat "/proc/$pid/mountinfo")
+mount_opts() { awk -v m="$1" '$5 == m { o = $6 } END { print o }' <<<"$mounts"; }
+e2e_expect "the daemon sees /proc/sys/net/ipv4 read-write" grep -q '^rw' <<<"$(mount_opts /proc/sys/net/ipv4)"
+e2e_expect "the daemon sees /proc/sys read-only" grep -q '^ro' <<<"$(mount_opts /proc/sys)"
+e2e_expect "the daemon sees / read-only (ProtectSystem=strict)" grep -q '^ro' <<<"$(mount_opts /)"
+e2e_expect "the daemon sees /run/portward read-write" grep -q '^rw' <<<"$(mount_opts /run/portward)"
 e2e_expect "systemd 252 in the container verifies the unit" \
     e2e_exec systemd-analyze verify --man=no /usr/local/lib/systemd/system/portward.service
 e2e_result

@@ -27,8 +27,8 @@ for ((n = 1; n <= boots; n++)); do
         test "$(noisy_sockets)" -ge 3
     e2e_expect "boot $n: story-svc.service bound its ports (active, result success)" \
         e2e_eq "$(e2e_show story-svc.service ActiveState)/$(e2e_show story-svc.service Result)" active/success
-    e2e_expect "boot $n: 40000/tcp is listening" test -n "$(e2e_exec ss -Hltn 'sport = :40000')"
-    e2e_expect "boot $n: 40001/udp is bound" test -n "$(e2e_exec ss -Hlun 'sport = :40001')"
+    e2e_expect "boot $n: 40000/tcp is listening" e2e_listening tcp 40000
+    e2e_expect "boot $n: 40001/udp is bound" e2e_listening udp 40001
     e2e_expect "boot $n: portward status reports all ok (exit 0)" e2e_exec portward status
     if ((n == 1)); then
         e2e_exec ss -Htanu 'sport >= :40000 and sport <= :40004' | sed 's/^/    /'

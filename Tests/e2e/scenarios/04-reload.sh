@@ -17,7 +17,7 @@ e2e_expect "the journal names the broken file, line and column" \
     e2e_wait_for 10 e2e_journal_grep portward.service '60-e2e-broken\.conf:2:[0-9]+: error:'
 e2e_exec journalctl -b -u portward.service -o cat --no-pager | grep -F 'error:' | sed 's/^/    /'
 e2e_expect "the unit stays active after the broken reload" \
-    e2e_wait_for 5 test "$(e2e_show portward.service ActiveState)" = active
+    e2e_wait_for 5 e2e_state_is portward.service active
 e2e_expect "the running reservation is kept" e2e_reserved_has 40000 40001 41000 42000 42001
 e2e_expect "the daemon was reloaded, not restarted" e2e_eq "$(e2e_show portward.service MainPID)" "$main_pid"
 

@@ -1,26 +1,36 @@
-# Scenario 5: a process outside the owner unit binds a declared port; `portward status`
+# Scenario 5: a process outside the owner unit (another user) binds a declared port; `portward status`
 # inside the container names its pid, command and unit and exits 3; the daemon logs the
 # conflict in the journal (issue 3).
 e2e_begin 5-conflict
 e2e_prepare 05-conflict
+e2e_sandboxed_status_unit status-sandboxed.service
 if ! e2e_boot; then e2e_expect "container boots" false; e2e_result; exit 0; fi
 
 e2e_expect "portward status exits 0 before the conflict" e2e_exec portward status
-e2e_exec systemd-run --quiet --unit=intruder.service socat -u TCP-LISTEN:40000,reuseaddr,fork OPEN:/dev/null
+# The intruder runs as another user, so naming it needs CAP_SYS_PTRACE/CAP_DAC_READ_SEARCH.
+e2e_exec systemd-run --quiet --unit=intruder.service -p User=nobody socat -u TCP-LISTEN:40000,reuseaddr,fork OPEN:/dev/null
 e2e_expect "intruder.service listens on 40000/tcp" \
-    e2e_wait_for 10 test -n "$(e2e_exec ss -Hltn 'sport = :40000')"
+    e2e_wait_for 10 e2e_listening tcp 40000
 pid=$(e2e_show intruder.service MainPID)
 out=$(e2e_exec portward status 2>&1)
 rc=$?
 printf '%s\n' "$out" | sed 's/^/    /'
 e2e_expect "portward status exits 3 (conflict)" e2e_eq "$rc" 3
-e2e_expect "status names the conflict" grep -q conflict <<<"$out"
+e2e_expect "status names the conflict" e2e_contains "$out" conflict
 e2e_expect "status names the holder's pid $pid" grep -Eq "(^|[^0-9])$pid([^0-9]|$)" <<<"$out"
-e2e_expect "status names the holder's command socat" grep -q socat <<<"$out"
-e2e_expect "status names the holder's unit intruder.service" grep -q intruder.service <<<"$out"
+e2e_expect "status names the holder's command socat" e2e_contains "$out" socat
+e2e_expect "status names the holder's unit intruder.service" e2e_contains "$out" intruder.service
 json=$(e2e_exec portward status --json 2>&1)
-e2e_expect "status --json names pid, command and unit" \
-    bash -c 'grep -q "$1" <<<"$2" && grep -q socat <<<"$2" && grep -q intruder.service <<<"$2"' _ "$pid" "$json"
+json_names_holder() { e2e_contains "$json" "$pid" && e2e_contains "$json" socat && e2e_contains "$json" intruder.service; }
+e2e_expect "status --json names pid, command and unit" json_names_holder
+
+# The daemon's sandbox (capabilities, ProtectProc=, seccomp, ...) still lets it name a
+# holder owned by another user: run `portward status` as a unit with that exact sandbox.
+e2e_expect "portward status runs inside the portward.service sandbox" \
+    e2e_exec systemctl start status-sandboxed.service
+sandboxed=$(e2e_exec journalctl -b -u status-sandboxed.service -o cat --no-pager)
+e2e_expect "in the sandbox it still names socat[$pid], intruder.service, uid 65534" \
+    e2e_contains "$sandboxed" "socat[$pid] intruder.service uid=65534"
 e2e_result
 
 # ---- issue 3: the daemon's conflict event ----------------------------------------------

@@ -1,0 +1,106 @@
+import Testing
+@testable import PortwardCore
+
+@Suite struct PlannerTests {
+    static func entry(_ name: String, _ ranges: [PortRange], line: Int = 1) -> ServiceEntry {
+        ServiceEntry(name: name, ports: PortSet(ranges: ranges), portsText: "", protocols: .all,
+                     owner: .any, location: SourceLocation(file: "/etc/portward/ports.conf", line: line))
+    }
+
+    static func ports(_ text: String) -> PortSet { try! ReservedPortsValue.decode(text) }
+
+    static let range = PortRange(32768, 60999)
+
+    @Test func mergesWithForeignReservations() {
+        let config = Configuration(entries: [Self.entry("radius", [PortRange(1812, 1813)])])
+        let plan = Planner.plan(configuration: config, current: Self.ports("5000,40000-40010"),
+                                previous: ReservationState(), localPortRange: Self.range)
+        #expect(plan.target == Self.ports("1812-1813,5000,40000-40010"))
+        #expect(plan.added == Self.ports("1812-1813"))
+        #expect(plan.released.isEmpty)
+        #expect(plan.foreign == Self.ports("5000,40000-40010"))
+        #expect(plan.owned == Self.ports("1812-1813"))
+        #expect(plan.state.owned == [.init(ports: "1812-1813", entry: "radius", file: "/etc/portward/ports.conf", line: 1)])
+    }
+
+    /// (current, previously owned, declared) -> (target, owned)
+    @Test(arguments: [
+        // A port reserved by someone else before it was declared stays foreign: never ours.
+        ("35357", "", "35357", "35357", ""),
+        // Dropping a declaration releases only what portward added.
+        ("873,1812,5000", "873,1812", "1812", "1812,5000", "1812"),
+        // Drift: our port was removed by another writer; re-adding it keeps it ours.
+        ("5000", "1812", "1812", "1812,5000", "1812"),
+        // A released port that someone else already removed is not an error.
+        ("5000", "1812", "", "5000", ""),
+        // Nothing declared, nothing owned: the kernel value is left exactly as it is.
+        ("1-10,20", "", "", "1-10,20", ""),
+    ])
+    func mergeRule(current: String, owned: String, declared: String, target: String, newOwned: String) {
+        let config = Configuration(entries: declared.isEmpty ? [] : [Self.entry("x", Self.ports(declared).ranges)])
+        let previous = ReservationState(owned: owned.isEmpty ? [] : [.init(ports: owned, entry: "x", file: "f", line: 1)])
+        let plan = Planner.plan(configuration: config, current: Self.ports(current), previous: previous,
+                                localPortRange: Self.range)
+        #expect(plan.target == Self.ports(target))
+        #expect(plan.owned == Self.ports(newOwned))
+        #expect(plan.isNoop == (current == target))
+    }
+
+    @Test func refusesToReserveMoreThanHalfOfTheEphemeralRange() {
+        let config = Configuration(entries: [Self.entry("big", [PortRange(30000, 50000)])])
+        let refused = Planner.plan(configuration: config, current: PortSet(), previous: ReservationState(),
+                                   localPortRange: Self.range)
+        #expect(refused.isRefused)
+        #expect(refused.diagnostics.contains { $0.severity == .error && $0.message.contains("more than half") })
+        let forced = Planner.plan(configuration: config, current: PortSet(), previous: ReservationState(),
+                                  localPortRange: Self.range, force: true)
+        #expect(!forced.isRefused)
+        #expect(forced.diagnostics.contains { $0.severity == .warning && $0.message.contains("--force") })
+    }
+
+    @Test func exactlyHalfIsAllowed() {
+        // 32768-60999 holds 28,232 ports; half is 14,116.
+        let config = Configuration(entries: [Self.entry("half", [PortRange(32768, 32768 + 14_116 - 1)])])
+        let plan = Planner.plan(configuration: config, current: PortSet(), previous: ReservationState(),
+                                localPortRange: Self.range)
+        #expect(!plan.isRefused)
+        let more = Configuration(entries: [Self.entry("more", [PortRange(32768, 32768 + 14_116)])])
+        #expect(Planner.plan(configuration: more, current: PortSet(), previous: ReservationState(),
+                             localPortRange: Self.range).isRefused)
+    }
+
+    @Test func alreadyAppliedBigReservationDoesNotBlockARestart() {
+        // Applied earlier with --force: a plan that adds nothing inside the range is not refused.
+        let config = Configuration(entries: [Self.entry("big", [PortRange(30000, 50000)])])
+        let current = Self.ports("30000-50000")
+        let previous = ReservationState(owned: [.init(ports: "30000-50000", entry: "big", file: "f", line: 1)])
+        let plan = Planner.plan(configuration: config, current: current, previous: previous, localPortRange: Self.range)
+        #expect(!plan.isRefused)
+        #expect(plan.isNoop)
+    }
+
+    @Test func warnsOutsideTheEphemeralRangeAndInTheRPCRange() {
+        let config = Configuration(entries: [
+            Self.entry("rsync", [PortRange(873)], line: 3),
+            Self.entry("inside", [PortRange(40000)], line: 4),
+        ])
+        let plan = Planner.plan(configuration: config, current: PortSet(), previous: ReservationState(),
+                                localPortRange: Self.range)
+        let warnings = plan.diagnostics.filter { $0.severity == .warning }
+        #expect(warnings.count == 2)
+        #expect(warnings.allSatisfy { $0.location?.line == 3 })
+        #expect(warnings.contains { $0.message.contains("outside ip_local_port_range 32768-60999") })
+        #expect(warnings.contains { $0.message.contains("600-1023") })
+    }
+
+    @Test func portsSharedByEntriesAreAttributedToTheFirst() {
+        let config = Configuration(entries: [
+            Self.entry("a", [PortRange(100, 200)], line: 1),
+            Self.entry("b", [PortRange(150, 250)], line: 2),
+        ])
+        let plan = Planner.plan(configuration: config, current: PortSet(), previous: ReservationState(),
+                                localPortRange: nil)
+        #expect(plan.state.owned.map(\.ports) == ["100-200", "201-250"])
+        #expect(plan.state.ownedPorts == Self.ports("100-250"))
+    }
+}
