@@ -18,7 +18,7 @@ public struct Configuration: Hashable, Sendable {
     public init(entries: [ServiceEntry]) {
         self.entries = entries
         var ports = PortSet()
-        for entry in entries { ports.formUnion(entry.ports) }
+        for entry in entries { for range in entry.ranges { ports.insert(range) } }
         declaredPorts = ports
     }
 
@@ -30,7 +30,7 @@ public struct Configuration: Hashable, Sendable {
     public func entries(declaring port: UInt16, protocol proto: TransportProtocol? = nil) -> [ServiceEntry] {
         guard declaredPorts.contains(port) else { return [] }
         return entries.filter { entry in
-            entry.ports.contains(port) && (proto.map { entry.protocols.contains(ProtocolSet($0)) } ?? true)
+            entry.declares(port) && (proto.map { entry.protocols.contains(ProtocolSet($0)) } ?? true)
         }
     }
 

@@ -27,6 +27,7 @@ public enum Planner {
         if let range = localPortRange {
             let ephemeral = PortSet(ranges: [range])
             for entry in configuration.entries {
+                guard entry.ranges.contains(where: { $0.lower < range.lower || $0.upper > range.upper }) else { continue }
                 let outside = entry.ports.subtracting(ephemeral)
                 if !outside.isEmpty {
                     diagnostics.append(.warning(
@@ -43,6 +44,7 @@ public enum Planner {
         }
         let rpc = PortSet(ranges: [PortRange(600, 1023)])
         for entry in configuration.entries {
+            guard entry.ranges.contains(where: { $0.lower <= 1023 && $0.upper >= 600 }) else { continue }
             let low = entry.ports.intersection(rpc)
             if !low.isEmpty {
                 diagnostics.append(.warning(
@@ -62,9 +64,14 @@ public enum Planner {
         var remaining = owned
         var records: [ReservationState.OwnedPorts] = []
         for entry in configuration.entries {
-            let mine = remaining.intersection(entry.ports)
+            var mine = PortSet()
+            for range in entry.ranges {
+                for port in range.lower...range.upper where remaining.contains(port) {
+                    mine.insert(port)
+                    remaining.remove(port)
+                }
+            }
             guard !mine.isEmpty else { continue }
-            remaining = remaining.subtracting(mine)
             records.append(.init(ports: mine.description, entry: entry.name,
                                  file: entry.location.file, line: entry.location.line))
         }

@@ -16,25 +16,25 @@ public enum PortClassifier {
         sockets: [HeldSocket],
         userIDs: [String: UInt32] = [:]
     ) -> [EntryStatus] {
-        var byKey: [SocketKey: [HeldSocket]] = [:]
-        for held in sockets {
-            byKey[SocketKey(transport: held.socket.transport, port: held.socket.localPort), default: []].append(held)
+        // Ports with a listener, per protocol: a connected socket there is the server's own.
+        var listening: Set<SocketKey> = []
+        for held in sockets where held.socket.isListening {
+            listening.insert(SocketKey(transport: held.socket.transport, port: held.socket.localPort))
         }
         var result: [EntryStatus] = []
         for entry in configuration.entries {
             for transport in entry.protocols.members {
-                var findings: [SocketFinding] = []
-                for port in entry.ports {
-                    let onPort = byKey[SocketKey(transport: transport, port: port)] ?? []
-                    let hasListener = onPort.contains { $0.socket.isListening }
-                    for held in onPort {
-                        findings.append(SocketFinding(
-                            socket: held.socket, holders: held.holders,
-                            verdict: verdict(held, owner: entry.owner, hasListener: hasListener, userIDs: userIDs)))
+                let findings = sockets.lazy
+                    .filter { $0.socket.transport == transport && entry.declares($0.socket.localPort) }
+                    .map { held in
+                        SocketFinding(socket: held.socket, holders: held.holders, verdict: verdict(
+                            held, owner: entry.owner,
+                            hasListener: listening.contains(SocketKey(transport: transport, port: held.socket.localPort)),
+                            userIDs: userIDs))
                     }
-                }
                 result.append(EntryStatus(entry: entry, transport: transport,
-                                          unreserved: entry.ports.subtracting(reserved), findings: findings))
+                                          unreserved: entry.ports.subtracting(reserved),
+                                          findings: findings.sorted { $0.socket.localPort < $1.socket.localPort }))
             }
         }
         return result
@@ -129,7 +129,7 @@ public struct EntryStatus: Hashable, Sendable {
     public let findings: [SocketFinding]
 
     public var reserved: Reserved {
-        unreserved.isEmpty ? .yes : unreserved.count == entry.ports.count ? .no : .partly
+        unreserved.isEmpty ? .yes : unreserved.count == entry.portCount ? .no : .partly
     }
 
     /// conflict, then unreserved, then ok (in use), then free.

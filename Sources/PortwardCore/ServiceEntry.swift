@@ -2,8 +2,10 @@
 public struct ServiceEntry: Hashable, Sendable {
     /// Unique across all configuration files.
     public let name: String
-    /// The declared ports (1...65535), after resolving service names.
-    public let ports: PortSet
+    /// The declared ports (1...65535), after resolving service names, as sorted, merged
+    /// ranges. Stored as ranges, not as a `PortSet` bitmap (8 KiB), so a configuration of
+    /// tens of thousands of entries stays small.
+    public let ranges: [PortRange]
     /// The PORTS column as written, e.g. `1812-1813` or `rsync`.
     public let portsText: String
     public let protocols: ProtocolSet
@@ -14,10 +16,31 @@ public struct ServiceEntry: Hashable, Sendable {
     public init(name: String, ports: PortSet, portsText: String, protocols: ProtocolSet,
                 owner: Owner, location: SourceLocation) {
         self.name = name
-        self.ports = ports
+        self.ranges = ports.ranges
         self.portsText = portsText
         self.protocols = protocols
         self.owner = owner
         self.location = location
+    }
+
+    /// The declared ports as a set (built on each call: 8 KiB, 1,024 words).
+    public var ports: PortSet { PortSet(ranges: ranges) }
+
+    /// Kernel notation of the declared ports, e.g. `1812-1813,1645`.
+    public var portsDescription: String { ranges.map(\.description).joined(separator: ",") }
+
+    /// Number of declared ports.
+    public var portCount: Int { ranges.reduce(0) { $0 + $1.count } }
+
+    /// True when `port` is one of the declared ports (binary search over `ranges`).
+    public func declares(_ port: UInt16) -> Bool {
+        var low = 0, high = ranges.count - 1
+        while low <= high {
+            let mid = (low + high) / 2
+            if ranges[mid].upper < port { low = mid + 1 }
+            else if ranges[mid].lower > port { high = mid - 1 }
+            else { return true }
+        }
+        return false
     }
 }

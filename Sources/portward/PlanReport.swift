@@ -4,7 +4,7 @@ import PortwardCore
 enum PlanReport {
     static func printEntries(_ configuration: Configuration) {
         let rows = configuration.entries.map { entry in
-            [entry.name, entry.ports.description, entry.protocols.description,
+            [entry.name, entry.portsDescription, entry.protocols.description,
              entry.owner.description, entry.location.file + ":" + String(entry.location.line)]
         }
         print(Table.render(header: ["ENTRY", "PORTS", "PROTO", "OWNER", "SOURCE"], rows: rows), terminator: "")

@@ -51,7 +51,7 @@ enum StatusJSON {
             attributionComplete: attributionComplete,
             entries: rows.map { row in
                 Entry(name: row.entry.name, protocol: row.transport.rawValue,
-                      ports: row.entry.ports.description, owner: row.entry.owner.description,
+                      ports: row.entry.portsDescription, owner: row.entry.owner.description,
                       file: row.entry.location.file, line: row.entry.location.line,
                       reserved: row.reserved.rawValue, unreservedPorts: row.unreserved.description,
                       state: row.state.rawValue,

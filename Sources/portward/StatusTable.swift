@@ -4,7 +4,7 @@ import PortwardCore
 enum StatusTable {
     static func render(_ rows: [EntryStatus], attributionIncomplete: Bool) -> String {
         let cells = rows.map { row in
-            [row.entry.name, row.transport.rawValue, row.entry.ports.description,
+            [row.entry.name, row.transport.rawValue, row.entry.portsDescription,
              row.reserved.rawValue, row.state.rawValue,
              holders(row, attributionIncomplete: attributionIncomplete)]
         }
