@@ -11,6 +11,12 @@ public struct Reconciler: Sendable {
         store = StateStore(root: root)
     }
 
+    /// A reconciler over the given adapters (tests inject faults through `sysctl`'s `SysctlIO`).
+    public init(sysctl: ReservedPortsSysctl, store: StateStore) {
+        self.sysctl = sysctl
+        self.store = store
+    }
+
     /// Reads the kernel and the state file and computes the plan. Touches nothing.
     /// A damaged state file is reported in `warnings` and treated as empty (every port in
     /// the kernel is then foreign and kept). Throws `SysctlError` when the key cannot be read.
@@ -29,11 +35,12 @@ public struct Reconciler: Sendable {
 
     /// Writes the plan's target value (unless the kernel already holds it), verifies it, then
     /// records ownership in the state file. The kernel is written first: if the state write
-    /// fails, the new ports are merely treated as foreign later (kept, never lost).
+    /// fails, the new ports are merely treated as foreign later (kept, never lost). Foreign
+    /// reservations go first in a multi-chunk replace (see `ReservedPortsSysctl.write`).
     /// Throws `SysctlError` or `StateStore.Failure`.
     public func commit(_ plan: Plan) throws -> Bool {
         let wrote = !plan.isNoop
-        if wrote { try sysctl.write(plan.target) }
+        if wrote { try sysctl.write(plan.target, preserving: plan.foreign) }
         try store.save(plan.state)
         return wrote
     }

@@ -8,6 +8,14 @@ import SystemPackage
 public final class SignalWaiter {
     private let fd: Int32
 
+    /// What ended a wait.
+    public enum Wakeup: Equatable, Sendable {
+        case signal(Int32)
+        /// The extra descriptor (e.g. inotify) became readable.
+        case readable
+        case timeout
+    }
+
     /// Blocks `signals` for the process and opens a signalfd for them.
     /// Throws the `Errno` of sigprocmask/signalfd.
     public init(_ signals: [Int32]) throws(Errno) {
@@ -22,16 +30,19 @@ public final class SignalWaiter {
 
     deinit { close(fd) }
 
-    /// Waits up to `timeoutMilliseconds` (-1: forever) for one of the signals, or for
-    /// `extraDescriptor` (e.g. an inotify fd) to become readable. Returns the signal number,
-    /// or nil on timeout or when only the extra descriptor is ready.
-    public func wait(timeoutMilliseconds: Int32, extraDescriptor: Int32? = nil) -> Int32? {
+    /// Waits up to `timeoutMilliseconds` (-1: forever) for one of the signals or for
+    /// `extraDescriptor` to become readable. Signals win when both are ready.
+    public func wait(timeoutMilliseconds: Int32, extraDescriptor: Int32? = nil) -> Wakeup {
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
         if let extra = extraDescriptor { fds.append(pollfd(fd: extra, events: Int16(POLLIN), revents: 0)) }
         let ready = poll(&fds, nfds_t(fds.count), timeoutMilliseconds)
-        guard ready > 0, fds[0].revents & Int16(POLLIN) != 0 else { return nil }
-        var info = signalfd_siginfo()
-        let n = Glibc.read(fd, &info, MemoryLayout<signalfd_siginfo>.size)
-        return n == MemoryLayout<signalfd_siginfo>.size ? Int32(info.ssi_signo) : nil
+        guard ready > 0 else { return .timeout }
+        if fds[0].revents & Int16(POLLIN) != 0 {
+            var info = signalfd_siginfo()
+            if Glibc.read(fd, &info, MemoryLayout<signalfd_siginfo>.size) == MemoryLayout<signalfd_siginfo>.size {
+                return .signal(Int32(info.ssi_signo))
+            }
+        }
+        return fds.count > 1 && fds[1].revents != 0 ? .readable : .timeout
     }
 }

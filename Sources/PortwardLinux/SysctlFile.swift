@@ -6,47 +6,70 @@ import SystemPackage
 /// value on the first read at offset 0 and EOF afterwards. Writes loop, resuming exactly at
 /// the count each `write()` returns, because the kernel parses at most 4,095 bytes per call
 /// and stops on a token boundary (see ../shared/kernel-facts.md).
+///
+/// For a bitmap sysctl the file offset decides what a write does: a write at offset 0
+/// REPLACES the set with what that one call parsed, a write at an offset > 0 ORs into it.
+/// `WriteMode.replace` starts at offset 0 (so the first chunk replaces and later chunks
+/// add); `WriteMode.merge` starts at offset 1, so every chunk only adds and no port is ever
+/// removed, even if the process is killed between chunks. `ReservedPortsSysctl.write`
+/// builds its crash-safe strategy on these two.
+///
+/// The file operations go through `io` (`SystemSysctlIO` by default), a seam for fault
+/// injection.
 public struct SysctlFile: Sendable {
     /// Absolute path, e.g. `/proc/sys/net/ipv4/ip_local_reserved_ports`.
     public let path: String
+    /// The file operations (the real ones unless a test injects faults).
+    public let io: any SysctlIO
 
     /// The largest value read: the worst case for the reserved-ports bitmap (every odd
     /// port) is 191,053 bytes; 4 MiB or more gives ENOMEM.
     public static let readBufferSize = 512 * 1024
 
-    public init(path: String) { self.path = path }
+    /// The most bytes the kernel parses in one `write()` (PAGE_SIZE - 1): a value at most
+    /// this long is written atomically by one call.
+    public static let maximumAtomicWrite = 4095
+
+    /// Where a write starts, and so what its chunks do to a bitmap sysctl.
+    public enum WriteMode: Sendable {
+        /// From offset 0: the first chunk replaces the set, later chunks add to it.
+        case replace
+        /// From offset 1: every chunk adds to the set (nothing is removed).
+        case merge
+    }
+
+    public init(path: String, io: any SysctlIO = SystemSysctlIO()) {
+        self.path = path
+        self.io = io
+    }
 
     /// The sysctl `name` (dotted, e.g. `net.ipv4.ip_local_reserved_ports`) under `procSys`.
-    public init(name: String, procSys: String = "/proc/sys") {
-        self.path = procSys + "/" + name.split(separator: ".").joined(separator: "/")
+    public init(name: String, procSys: String = "/proc/sys", io: any SysctlIO = SystemSysctlIO()) {
+        self.init(path: procSys + "/" + name.split(separator: ".").joined(separator: "/"), io: io)
     }
 
     /// The current value as text, including the kernel's trailing newline.
     /// Throws `SysctlError.openFailed` or `.readFailed` carrying the errno.
     public func read() throws(SysctlError) -> String {
-        let fd: FileDescriptor
-        do { fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) }
-        catch { throw SysctlError.openFailed(path: path, errno: Errno(error)) }
-        defer { try? fd.close() }
         var buffer = [UInt8](repeating: 0, count: Self.readBufferSize)
         let count: Int
-        do { count = try buffer.withUnsafeMutableBytes { try fd.read(into: $0) } }
+        do { count = try buffer.withUnsafeMutableBytes { raw in try io.read(path, into: raw) } }
+        catch let error as SysctlError { throw error }
         catch { throw SysctlError.readFailed(path: path, errno: Errno(error)) }
-        return String(decoding: buffer[..<count], as: UTF8.self)
+        return String(decoding: buffer[..<max(0, min(count, buffer.count))], as: UTF8.self)
     }
 
-    /// Replaces the value with `text`. A value longer than one kernel parse is written in
-    /// consecutive `write()` calls on one open file: the first (at offset 0) replaces the
-    /// set, later ones add to it. Throws `SysctlError.openFailed`, `.writeRejected` (with
-    /// the errno and the byte offset the kernel refused), or `.writeStalled`.
-    public func write(_ text: String) throws(SysctlError) {
-        let fd: FileDescriptor
-        do { fd = try FileDescriptor.open(FilePath(path), .writeOnly, options: [.closeOnExec]) }
-        catch { throw SysctlError.openFailed(path: path, errno: Errno(error)) }
-        defer { try? fd.close() }
-        try Self.writeAll(Array(text.utf8), path: path) { chunk throws(Errno) in
-            do { return try fd.write(chunk) } catch { throw Errno(error) }
-        }
+    /// Writes `text`: with `.replace` (the default) the value becomes `text`; with `.merge`
+    /// the ports of `text` are added. A value longer than one kernel parse is written in
+    /// consecutive `write()` calls on one open file. Throws `SysctlError.openFailed`,
+    /// `.writeRejected` (with the errno and the byte offset the kernel refused), or
+    /// `.writeStalled`.
+    public func write(_ text: String, mode: WriteMode = .replace) throws(SysctlError) {
+        let handle: any SysctlWriteHandle
+        do { handle = try io.openForWriting(path, offset: mode == .merge ? 1 : 0) }
+        catch { throw SysctlError.openFailed(path: path, errno: error) }
+        defer { handle.close() }
+        try Self.writeAll(Array(text.utf8), path: path) { chunk throws(Errno) in try handle.write(chunk) }
     }
 
     /// The resume-at-short-count loop, with the system call injected (a seam for tests).

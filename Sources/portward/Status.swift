@@ -38,6 +38,10 @@ extension Portward {
                 Console.error("cannot list sockets with sock_diag: \(error)")
                 throw ExitStatus.failure
             }
+            // The daemon's view: its attribution fills in holders we could not read ourselves
+            // (not root), and its state is shown next to this live check.
+            let daemon = DaemonStatus(view: DaemonViewStore(root: options.root).load())
+            let sockets = daemon.attribute(report.sockets)
             var userIDs: [String: UInt32] = [:]
             for entry in configuration.entries {
                 if case .user(.name(let name)) = entry.owner, let uid = UserDatabase.uid(named: name) {
@@ -45,12 +49,14 @@ extension Portward {
                 }
             }
             let rows = PortClassifier.classify(configuration: configuration, reserved: reserved,
-                                               sockets: report.sockets, userIDs: userIDs)
+                                               sockets: sockets, userIDs: userIDs)
+            let incomplete = report.attributionIncomplete
+                && sockets.contains { $0.holders.isEmpty && $0.socket.inode != 0 }
             if json {
-                print(try StatusJSON.render(rows, reserved: reserved,
-                                            attributionComplete: !report.attributionIncomplete))
+                print(try StatusJSON.render(rows, reserved: reserved, attributionComplete: !incomplete, daemon: daemon))
             } else {
-                print(StatusTable.render(rows, attributionIncomplete: report.attributionIncomplete), terminator: "")
+                print(daemon.summary)
+                print(StatusTable.render(rows, attributionIncomplete: incomplete), terminator: "")
             }
             if rows.contains(where: { $0.state == .conflict || $0.state == .unreserved }) {
                 throw ExitStatus.attention

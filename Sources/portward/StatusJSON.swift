@@ -8,7 +8,18 @@ enum StatusJSON {
         var schema = 1
         var reservedPorts: String
         var attributionComplete: Bool
+        var daemon: Daemon
         var entries: [Entry]
+    }
+
+    struct Daemon: Encodable {
+        var running: Bool
+        var pid: Int?
+        var startedAt: Double?
+        var lastPollAt: Double?
+        var pollError: String?
+        var conflicts: [Conflict]
+        var drift: [DaemonView.Drift]
     }
 
     struct Entry: Encodable {
@@ -45,10 +56,15 @@ enum StatusJSON {
         var uid: Int
     }
 
-    static func render(_ rows: [EntryStatus], reserved: PortSet, attributionComplete: Bool) throws -> String {
+    static func render(_ rows: [EntryStatus], reserved: PortSet, attributionComplete: Bool,
+                       daemon: DaemonStatus) throws -> String {
+        let view = daemon.view
         let document = Document(
             reservedPorts: reserved.description,
             attributionComplete: attributionComplete,
+            daemon: Daemon(running: daemon.isRunning, pid: view.map { Int($0.pid) }, startedAt: view?.startedAt,
+                           lastPollAt: view?.lastPollAt, pollError: view?.pollError,
+                           conflicts: view?.conflicts ?? [], drift: view?.drift ?? []),
             entries: rows.map { row in
                 Entry(name: row.entry.name, protocol: row.transport.rawValue,
                       ports: row.entry.portsDescription, owner: row.entry.owner.description,

@@ -175,13 +175,20 @@ e2e_boot() {
     local args=(
         -D "$E2E_ROOTFS" -M "$name" --register=no --keep-unit --private-network
         --volatile=overlay --console=read-only --resolv-conf=off --timezone=off
-        --bind-ro="$E2E_BIN:/usr/sbin/portward"
-        --bind-ro="$B/units:/usr/local/lib/systemd/system"
-        --bind="$B/portward:/etc/portward"
-        --bind-ro="$B/sysctl.d:/usr/local/lib/sysctl.d"
-        --bind-ro="$E2E_DIR/fixtures/bin:/usr/local/libexec/e2e"
-        -b
     )
+    # E2E_BOOT_BARE=1: the plain image, nothing of portward bound in (scenario 8 installs
+    # the .deb inside; the overlay's writes go to a tmpfs, the cached rootfs is unchanged).
+    if [[ -z ${E2E_BOOT_BARE:-} ]]; then
+        args+=(
+            --bind-ro="$E2E_BIN:/usr/sbin/portward"
+            --bind-ro="$B/units:/usr/local/lib/systemd/system"
+            --bind="$B/portward:/etc/portward"
+            --bind-ro="$B/sysctl.d:/usr/local/lib/sysctl.d"
+            --bind-ro="$E2E_DIR/fixtures/bin:/usr/local/libexec/e2e"
+        )
+    fi
+    # E2E_BOOT_ARGS: extra systemd-nspawn arguments (an array), e.g. more --bind-ro=.
+    args+=(${E2E_BOOT_ARGS[@]+"${E2E_BOOT_ARGS[@]}"} -b)
     (
         for d in $(e2e_cgroup_dirs); do echo "$BASHPID" >"$d/cgroup.procs"; done
         export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
