@@ -145,4 +145,19 @@ struct WatchIntegrationTests {
         #expect(r.stdout.contains("CONFIG_LINE=2"))
         #expect(r.stdout.contains("error:"))
     }
+
+    @Test func watchConfigReloadsOnANewDropIn() throws {
+        let root = try Netns.makeRoot(["etc/portward/ports.conf": "a 40000 tcp\n", "etc/portward/ports.d/.keep": ""])
+        let r = try Netns.run("""
+            "$PORTWARD" run --root "$ROOT" --interval 100ms --watch-config 2>"$ROOT/daemon.log" &
+            DAEMON=$!
+            trap 'kill $DAEMON 2>/dev/null || true' EXIT
+            for _ in $(seq 200); do grep -q 'applied:' "$ROOT/daemon.log" && break; sleep 0.05; done
+            echo 'b 40001 udp' > "$ROOT/etc/portward/ports.d/50-b.conf"
+            for _ in $(seq 200); do grep -q 'reloaded:' "$ROOT/daemon.log" && break; sleep 0.05; done
+            echo "value=$(cat "$KEY")"
+            kill -TERM $DAEMON; wait $DAEMON
+            """, env: ["ROOT": root])
+        #expect(r.stdout == "value=40000-40001\n", "\(r.stdout) \(r.stderr)")
+    }
 }
