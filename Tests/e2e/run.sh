@@ -13,6 +13,7 @@
 #   E2E_WATCH=1|0 force the issue-3 parts on or off (default: on when `portward run --help`
 #                 mentions --interval, otherwise they print SKIP)
 #   E2E_STORY_BOOTS  boots with portward enabled in scenario 2 (default 3)
+#   E2E_DEB       scenario 8 installs this portward_*.deb instead of building one
 # Prints a PASS/FAIL/SKIP line per result and "N passed, N failed, N skipped"; exits 1 on
 # any failure, 2 when the harness cannot run at all.
 set -u

@@ -7,9 +7,36 @@
 # (dpkg trigger -> reload); an /etc/portward/ports.d drop-in of the same name masks it
 # (symlink to /dev/null) and then overrides it; `dpkg --purge portward` leaves nothing of
 # portward but the kernel reservation.
+# First, on the host (result 8-package-rpm): scripts/package-rpm builds the RPM with
+# rpmbuild -bb from packaging/rpm/portward.spec, and rpm -qlp lists the same layout.
 # E2E_DEB=/path/to/portward_*.deb tests that package instead of building one.
 e2e_begin 8-package
 e2e_prepare 08-package
+
+# --- RPM (host only: rpmbuild -bb, rpm -qlp, the scriptlets) ----------------------------
+if "$E2E_REPO/scripts/package-rpm" --prebuilt "$E2E_BIN" --out "$B/rpms" >"$B/package-rpm.out" 2>"$B/package-rpm.log"; then
+    rpmfile=$(tail -n 1 "$B/package-rpm.out")
+    e2e_expect "scripts/package-rpm: rpmbuild -bb builds $(basename "$rpmfile")" test -f "$rpmfile"
+    e2e_expect "rpm -qlp lists the package's files" bash -c '
+        l=$(rpm -qlp "$1") || exit 1
+        for f in /usr/sbin/portward /usr/lib/systemd/system/portward.service /etc/portward/ports.conf \
+                 /etc/portward/ports.d /usr/lib/portward/ports.d /usr/share/man/man8/portward.8 \
+                 /usr/share/man/man5/portward.conf.5 /usr/share/bash-completion/completions/portward \
+                 /usr/share/zsh/site-functions/_portward /usr/share/fish/vendor_completions.d/portward.fish; do
+            grep -qx "$f" <<<"$l" || { echo "not listed: $f"; exit 1; }
+        done' _ "$rpmfile"
+    e2e_expect "ports.conf is %config(noreplace)" \
+        e2e_eq "$(rpm -qcp "$rpmfile" 2>/dev/null)" /etc/portward/ports.conf
+    e2e_expect "the scriptlets preset, disable on erase, never restart; a file trigger reloads" bash -c '
+        s=$(rpm -qp --scripts --filetriggers "$1") || exit 1
+        grep -q "preset portward.service" <<<"$s" && grep -q "disable --now portward.service" <<<"$s" &&
+        grep -q "try-reload-or-restart portward.service" <<<"$s" &&
+        ! grep -Eq "(^|[^-])restart portward" <<<"$s" || { echo "$s"; exit 1; }' _ "$rpmfile"
+else
+    tail -n 30 "$B/package-rpm.log" | sed 's/^/    | /'
+    e2e_expect "scripts/package-rpm builds the RPM" false
+fi
+e2e_result 8-package-rpm
 
 pkgdir=$B/debs
 mkdir -p "$pkgdir"
