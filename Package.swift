@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "portward", targets: ["portward"]),
+        // For the benchmark package in bench/ (depends on this package by path).
+        .library(name: "PortwardCore", targets: ["PortwardCore"]),
+        .library(name: "PortwardLinux", targets: ["PortwardLinux"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -177,7 +177,7 @@ private struct LineParser {
         let ranges: [PortRange]? = fields.count > 1 ? parsePorts(fields[1], protocols: protocols, resolve) : nil
         guard !failed, let ranges, let protocols, let owner else { return nil }
 
-        let entry = ServiceEntry(name: text(fields[0]), ports: PortSet(ranges: ranges), portsText: text(fields[1]),
+        let entry = ServiceEntry(name: text(fields[0]), ranges: ranges, portsText: text(fields[1]),
                                  protocols: protocols, owner: owner, location: location(fields[0].start))
         return ConfigParser.ParsedEntry(entry: entry, ranges: ranges, portsLocation: location(fields[1].start))
     }

@@ -28,10 +28,10 @@ public enum Planner {
             let ephemeral = PortSet(ranges: [range])
             for entry in configuration.entries {
                 guard entry.ranges.contains(where: { $0.lower < range.lower || $0.upper > range.upper }) else { continue }
-                let outside = entry.ports.subtracting(ephemeral)
+                let outside = clip(entry.ranges, outside: range)
                 if !outside.isEmpty {
                     diagnostics.append(.warning(
-                        "\(entry.name): \(outside) outside ip_local_port_range \(range.lower)-\(range.upper); the kernel never picks these as ephemeral ports, so reserving them has no effect unless the range is widened",
+                        "\(entry.name): \(describe(outside)) outside ip_local_port_range \(range.lower)-\(range.upper); the kernel never picks these as ephemeral ports, so reserving them has no effect unless the range is widened",
                         at: entry.location))
                 }
             }
@@ -42,13 +42,12 @@ public enum Planner {
                 diagnostics.append(force ? .warning(message + " (applied anyway: --force)") : .error(message + "; use --force to apply anyway"))
             }
         }
-        let rpc = PortSet(ranges: [PortRange(600, 1023)])
         for entry in configuration.entries {
             guard entry.ranges.contains(where: { $0.lower <= 1023 && $0.upper >= 600 }) else { continue }
-            let low = entry.ports.intersection(rpc)
+            let low = clip(entry.ranges, inside: PortRange(600, 1023))
             if !low.isEmpty {
                 diagnostics.append(.warning(
-                    "\(entry.name): \(low) in 600-1023, where RPC daemons (bindresvport, sunrpc) bind explicitly: a reservation cannot stop them; consider /etc/bindresvport.blacklist",
+                    "\(entry.name): \(describe(low)) in 600-1023, where RPC daemons (bindresvport, sunrpc) bind explicitly: a reservation cannot stop them; consider /etc/bindresvport.blacklist",
                     at: entry.location))
             }
         }
@@ -60,22 +59,51 @@ public enum Planner {
     }
 
     /// Attributes each owned port to the first entry (in configuration order) declaring it.
+    /// Works on each entry's sorted ranges (no 8 KiB set per entry: 65,535 entries must
+    /// stay cheap).
     private static func state(owning owned: PortSet, configuration: Configuration) -> ReservationState {
         var remaining = owned
         var records: [ReservationState.OwnedPorts] = []
         for entry in configuration.entries {
-            var mine = PortSet()
+            var mine: [PortRange] = []
             for range in entry.ranges {
                 for port in range.lower...range.upper where remaining.contains(port) {
-                    mine.insert(port)
                     remaining.remove(port)
+                    if let last = mine.last, Int(last.upper) + 1 == Int(port) {
+                        mine[mine.count - 1] = PortRange(last.lower, port)
+                    } else {
+                        mine.append(PortRange(port))
+                    }
                 }
             }
             guard !mine.isEmpty else { continue }
-            records.append(.init(ports: mine.description, entry: entry.name,
+            records.append(.init(ports: describe(mine), entry: entry.name,
                                  file: entry.location.file, line: entry.location.line))
         }
         return ReservationState(owned: records)
+    }
+
+    /// The parts of sorted, merged `ranges` inside `bounds`.
+    private static func clip(_ ranges: [PortRange], inside bounds: PortRange) -> [PortRange] {
+        ranges.compactMap { r in
+            let lo = max(r.lower, bounds.lower), hi = min(r.upper, bounds.upper)
+            return lo <= hi ? PortRange(lo, hi) : nil
+        }
+    }
+
+    /// The parts of sorted, merged `ranges` outside `bounds`.
+    private static func clip(_ ranges: [PortRange], outside bounds: PortRange) -> [PortRange] {
+        var result: [PortRange] = []
+        for r in ranges {
+            if r.lower < bounds.lower { result.append(PortRange(r.lower, min(r.upper, bounds.lower - 1))) }
+            if r.upper > bounds.upper { result.append(PortRange(max(r.lower, bounds.upper + 1), r.upper)) }
+        }
+        return result
+    }
+
+    /// Kernel notation of sorted, merged ranges (as `PortSet.description`).
+    private static func describe(_ ranges: [PortRange]) -> String {
+        ranges.map(\.description).joined(separator: ",")
     }
 }
 

@@ -37,6 +37,9 @@ public struct ReservationState: Codable, Equatable, Sendable {
     /// damaged record can only make portward treat its ports as foreign, never remove
     /// someone else's).
     public var ownedPorts: PortSet {
+        // Fast path: every record in one decode (one set, not one 8 KiB set per record:
+        // 65,535 records must stay cheap). Any damaged record falls back to the loop.
+        if let all = try? ReservedPortsValue.decode(owned.map(\.ports).joined(separator: ",")) { return all }
         var set = PortSet()
         for record in owned {
             if let ports = try? ReservedPortsValue.decode(record.ports) { set.formUnion(ports) }

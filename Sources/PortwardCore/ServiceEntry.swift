@@ -23,6 +23,19 @@ public struct ServiceEntry: Hashable, Sendable {
         self.location = location
     }
 
+    /// An entry whose ports are already sorted, merged ranges (no overlap, no adjacency), as
+    /// `ConfigParser` produces them: skips the bitmap round trip of `init(name:ports:...)`,
+    /// which dominated loading 65,535 single-port entries.
+    public init(name: String, ranges: [PortRange], portsText: String, protocols: ProtocolSet,
+                owner: Owner, location: SourceLocation) {
+        self.name = name
+        self.ranges = ranges
+        self.portsText = portsText
+        self.protocols = protocols
+        self.owner = owner
+        self.location = location
+    }
+
     /// The declared ports as a set (built on each call: 8 KiB, 1,024 words).
     public var ports: PortSet { PortSet(ranges: ranges) }
 

@@ -15,8 +15,17 @@ public struct ReservedPortsSysctl: Sendable {
     }
 
     /// The reserved ports now. Throws `SysctlError` (open/read errno, or `.malformed`).
+    ///
+    /// The kernel always ends the value with a newline (`"\n"` alone when empty); a value
+    /// without one was cut short (a truncated read could end inside a number: `1812,50`
+    /// for `1812,5000`) and is rejected as `.malformed` rather than planned from: a plan built
+    /// on a partial value would drop the missing foreign ports.
     public func read() throws(SysctlError) -> PortSet {
         let text = try reservedPorts.read()
+        guard text.utf8.last == UInt8(ascii: "\n") else {
+            throw .malformed(path: reservedPorts.path,
+                             reason: "truncated value (\(text.utf8.count) bytes without the trailing newline)")
+        }
         do { return try ReservedPortsValue.decode(text) }
         catch { throw .malformed(path: reservedPorts.path, reason: error.description) }
     }

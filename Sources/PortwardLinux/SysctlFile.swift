@@ -51,11 +51,11 @@ public struct SysctlFile: Sendable {
     /// The current value as text, including the kernel's trailing newline.
     /// Throws `SysctlError.openFailed` or `.readFailed` carrying the errno.
     public func read() throws(SysctlError) -> String {
-        var buffer = [UInt8](repeating: 0, count: Self.readBufferSize)
-        let count: Int
-        do { count = try buffer.withUnsafeMutableBytes { raw in try io.read(path, into: raw) } }
-        catch let error as SysctlError { throw error }
-        catch { throw SysctlError.readFailed(path: path, errno: Errno(error)) }
+        // Not zero-filled: zeroing 512 KiB cost more than the rest of a poll, and the
+        // pages read() does not reach are never touched (BENCHMARKS.md).
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readBufferSize, alignment: 1)
+        defer { buffer.deallocate() }
+        let count = try io.read(path, into: buffer)
         return String(decoding: buffer[..<max(0, min(count, buffer.count))], as: UTF8.self)
     }
 

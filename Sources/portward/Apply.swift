@@ -5,6 +5,7 @@ import PortwardLinux
 extension Portward {
     struct Apply: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "apply",
             abstract: "Merge the declared ports into net.ipv4.ip_local_reserved_ports once, and exit.",
             discussion: "For systems without the daemon, containers and CI. Needs root (or CAP_NET_ADMIN in the network namespace). Nothing is written when the configuration has errors.")
 

@@ -5,6 +5,7 @@ import PortwardLinux
 extension Portward {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Validate the configuration and print the merged plan. Changes nothing.",
             discussion: "Reads the kernel's current reservation when it can (any user may), to show what is already reserved by others and what apply would add or release.")
 

@@ -5,6 +5,7 @@ import PortwardLinux
 extension Portward {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "status",
             abstract: "Show, per declared entry and protocol, whether its ports are reserved and who holds them.",
             discussion: """
                 States: ok (reserved, held by the declared owner), free (reserved, not in use), \

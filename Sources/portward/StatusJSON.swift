@@ -1,4 +1,3 @@
-import FoundationEssentials
 import PortwardCore
 
 /// `portward status --json`: a stable schema, documented in docs/status-json.md.
@@ -84,8 +83,6 @@ enum StatusJSON {
                                  })
                       })
             })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(document), as: UTF8.self)
+        return String(decoding: try JSON.encode(document, pretty: true), as: UTF8.self)
     }
 }

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Runs the whole benchmark suite of BENCHMARKS.md and writes the results to
+# bench/results/ (summary.md, the hyperfine JSON of every round, the micro benchmark table).
+#
+# Usage (root; nothing touches the host's network settings: every section runs in a
+# private network namespace made with `unshare -n`):
+#   bench/run.sh            everything (about 10 minutes on 2 cores, plus the builds)
+#   bench/run.sh --quick    fewer runs and rounds, a 10 s RSS wait (a smoke test of the suite)
+#   BENCH_PORTWARD=FILE bench/run.sh   measure that portward binary instead of building one
+#                           (before/after comparisons); BENCH_OUT=DIR writes results there
+#
+# Sections: build (static release, stripped) -> exec to READY=1 -> one poll at 0/10k/100k
+# unrelated sockets -> holder attribution -> conflict detection latency -> idle RSS and size
+# -> micro benchmarks (ordo-one/benchmark, package bench/). Whole-process comparisons use
+# hyperfine: every command of a comparison runs in the same hyperfine call, and the call is
+# repeated ROUNDS times with the command order rotated (A/B interleaved); medians are over
+# the pooled runs.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+out=${BENCH_OUT:-$here/results}
+export BENCH_OUT=$out
+work=/tmp/portward-bench
+
+if [ "${1:-}" = "--quick" ]; then
+    export BENCH_RUNS=5 BENCH_ROUNDS=2 BENCH_IDLE=10 BENCH_LATENCY_ROUNDS=3
+    shift
+fi
+runs=${BENCH_RUNS:-30} rounds=${BENCH_ROUNDS:-3} idle=${BENCH_IDLE:-60} latency_rounds=${BENCH_LATENCY_ROUNDS:-12}
+
+# --- sections, each run as `unshare -n bench/run.sh --section NAME` ---------------------
+
+lo_up() { ip link set lo up; }
+
+# hyperfine_rounds NAME CMD... : ROUNDS hyperfine calls over the commands (NAME::COMMAND),
+# the order rotated each round; JSON to $out/NAME-rN.json.
+hyperfine_rounds() {
+    local name=$1; shift
+    local -a pairs=("$@")
+    local n=${#pairs[@]}
+    for ((r = 0; r < rounds; r++)); do
+        local -a args=()
+        for ((i = 0; i < n; i++)); do
+            local pair=${pairs[$(((i + r) % n))]}
+            args+=(--command-name "${pair%%::*}" "${pair#*::}")
+        done
+        hyperfine -N -i --style basic --warmup 3 --runs "$runs" ${prepare:+--prepare "$prepare"} \
+            --export-json "$out/$name-r$r.json" "${args[@]}" >>"$out/hyperfine.log" 2>&1
+    done
+}
+
+section_ready() {
+    lo_up
+    local bin=$work/portward key=/proc/sys/net/ipv4/ip_local_reserved_ports
+    # The same ports as one sysctl.d line: the value portward writes.
+    "$bin" apply --root "$work/root50" >/dev/null 2>&1
+    local value
+    value=$(cat "$key")
+    printf 'net.ipv4.ip_local_reserved_ports = %s\n' "$value" >"$work/50-ports.conf"
+    prepare="sh -c 'printf \"\\\\n\" > $key; rm -rf $work/root50/run/portward'"
+    hyperfine_rounds ready \
+        "portward run (exec to READY=1)::$work/notify-wait $bin run --root $work/root50" \
+        "portward apply::$work/notify-wait --exit $bin apply --root $work/root50" \
+        "systemd-sysctl FILE::$work/notify-wait --exit $(systemd_sysctl) $work/50-ports.conf" \
+        "sysctl -w::$work/notify-wait --exit sysctl -q -w net.ipv4.ip_local_reserved_ports=$value"
+    # Check that every side really applied the ports.
+    for cmd in "$bin apply --root $work/root50" "$(systemd_sysctl) $work/50-ports.conf"; do
+        printf '\n' >"$key"; rm -rf "$work/root50/run/portward"
+        $cmd >/dev/null 2>&1
+        [ "$(cat "$key")" = "$value" ] || { echo "bench: $cmd did not apply the ports" >&2; exit 1; }
+    done
+}
+
+section_poll() {
+    lo_up
+    local bin=$work/portward
+    "$bin" apply --root "$work/root50" >/dev/null 2>&1
+    for count in 0 10000 100000; do
+        python3 "$here/sockets.py" hold "$count" >"$work/holder.out" &
+        local holder=$!
+        until grep -q ready "$work/holder.out" 2>/dev/null; do kill -0 "$holder"; sleep 0.1; done
+        prepare="" hyperfine_rounds "poll-$count" \
+            "portward status ($count sockets)::$bin status --root $work/root50" \
+            "ss -Htuln ($count sockets)::ss -Htuln" \
+            "ss -Htuln sport ($count sockets)::ss -Htuln 'sport = :40000'"
+        kill "$holder"; wait "$holder" 2>/dev/null || true
+    done
+}
+
+section_attribution() {
+    lo_up
+    local bin=$work/portward
+    "$bin" apply --root "$work/root1" >/dev/null 2>&1
+    python3 "$here/sockets.py" hold 0 40000 >"$work/holder.out" &
+    local holder=$!
+    until grep -q ready "$work/holder.out" 2>/dev/null; do kill -0 "$holder"; sleep 0.1; done
+    { "$bin" status --root "$work/root1" || true; } | grep -q python || { echo "bench: status did not attribute 40000" >&2; exit 1; }
+    prepare="" hyperfine_rounds attribution \
+        "portward status (1 port)::$bin status --root $work/root1" \
+        "ss -Htulpn sport::ss -Htulpn 'sport = :40000'"
+    kill "$holder"; wait "$holder" 2>/dev/null || true
+}
+
+section_latency() {
+    lo_up
+    python3 "$here/latency.py" "$work/portward" "$work/root1" 40000 "$latency_rounds" >"$out/latency.json"
+}
+
+section_rss() {
+    lo_up
+    local bin=$work/portward
+    NOTIFY_SOCKET= "$bin" run --root "$work/root50" 2>/dev/null &
+    local pid=$!
+    sleep "$idle"
+    grep -E '^(VmRSS|VmHWM|RssAnon|RssFile)' "/proc/$pid/status" >"$out/rss.txt"
+    kill "$pid"; wait "$pid" || true
+}
+
+section_micro() {
+    cd "$here"
+    swift package --scratch-path "$top/.build-bench" benchmark --format markdown \
+        --no-progress >"$out/micro.md" 2>"$out/micro.log"
+}
+
+systemd_sysctl() {
+    for p in /usr/lib/systemd/systemd-sysctl /lib/systemd/systemd-sysctl; do
+        [ -x "$p" ] && { echo "$p"; return; }
+    done
+    echo "bench: systemd-sysctl not found" >&2; exit 1
+}
+
+if [ "${1:-}" = "--section" ]; then
+    "section_$2"
+    exit
+fi
+
+# --- driver --------------------------------------------------------------------------------
+[ "$(id -u)" -eq 0 ] || { echo "bench/run.sh: needs root (unshare -n, sysctl writes in the netns)" >&2; exit 1; }
+"$top/scripts/deps" --bench
+rm -rf "$out" "$work"
+mkdir -p "$out" "$work"
+
+if [ -n "${BENCH_PORTWARD:-}" ]; then
+    echo "== using $BENCH_PORTWARD (BENCH_PORTWARD; no build)"
+    cp "$BENCH_PORTWARD" "$work/portward.unstripped"
+else
+    echo "== build (release, --static-swift-stdlib)"
+    (cd "$top" && swift build -c release --static-swift-stdlib --scratch-path .build-bench-release >"$out/build.log" 2>&1)
+    bindir=$(cd "$top" && swift build -c release --static-swift-stdlib --scratch-path .build-bench-release --show-bin-path)
+    cp "$bindir/portward" "$work/portward.unstripped"
+fi
+strip -o "$work/portward" "$work/portward.unstripped"
+cc -O2 -Wall -o "$work/notify-wait" "$here/notify-wait.c"
+{
+    echo "unstripped_bytes $(stat -c %s "$work/portward.unstripped")"
+    echo "stripped_bytes $(stat -c %s "$work/portward")"
+    echo "needed $(readelf -d "$work/portward" | awk '/NEEDED/ {gsub(/[\[\]]/, "", $5); printf "%s ", $5}')"
+} >"$out/size.txt"
+
+# Configurations: 50 entries on 40000-40099, inside ip_local_port_range so no warnings
+# (exec to READY, poll, RSS), and one entry on port 40000 owned by
+# someone the holder is not (attribution, latency).
+mkdir -p "$work/root50/etc/portward" "$work/root1/etc/portward"
+python3 - "$work/root50/etc/portward/ports.conf" <<'EOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("# NAME PORTS PROTOCOLS OWNER\n")
+    for i in range(50):
+        port = 40000 + 2 * i
+        ports = f"{port}-{port + 1}" if i % 5 == 0 else str(port)
+        proto = ["tcp", "udp", "tcp,udp", "-"][i % 4]
+        owner = [f"unit:svc{i}.service", "user:root", f"exe:/usr/bin/svc{i}", "-"][i % 4]
+        f.write(f"svc{i}\t{ports}\t{proto}\t{owner}\n")
+EOF
+printf 'svc0\t40000\ttcp\texe:/usr/sbin/declared-owner\n' >"$work/root1/etc/portward/ports.conf"
+
+for section in ready poll attribution latency rss; do
+    echo "== $section"
+    unshare -n "$here/run.sh" --section "$section"
+done
+echo "== micro benchmarks"
+(cd "$here" && swift build -c release --scratch-path "$top/.build-bench" >"$out/micro-build.log" 2>&1)
+unshare -n "$here/run.sh" --section micro
+
+python3 "$here/summarize.py" "$out" >"$out/summary.md"
+cat "$out/summary.md"
