@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// SIGKILL `portward apply` while it rewrites a long (multi-chunk, > 4 KB) reserved-ports
+/// SIGKILL `portward apply` (and `portward run`) while it rewrites a long (multi-chunk, > 4 KB) reserved-ports
 /// value with foreign ports present: at every write() system call in turn (strace fault
 /// injection) and at random moments. After each kill the kernel must still hold every
 /// foreign port and every port that is in both the old and the new value, nothing outside
@@ -19,5 +19,14 @@ struct KillApplyTests {
         // The strace sweep ran (strace is in scripts/deps) and covered several chunks.
         let writes = r.stdout.split(separator: " ").first.flatMap { Int($0.dropFirst("writes=".count)) } ?? 0
         #expect(writes >= 5, "\(r.stdout)")
+    }
+
+    @Test func killedDaemonNeverLosesPortsAndNextApplyRepairs() throws {
+        let script = Netns.packageRoot.appendingPathComponent("Tests/IntegrationTests/Support/kill_loop.py").path
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("portward-killrun-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let r = try Netns.run(#"python3 "$SCRIPT" "$PORTWARD" "$WORK" 40 11 run"#, env: ["SCRIPT": script, "WORK": work])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr.suffix(2000))")
+        #expect(r.stdout.hasPrefix("writes=0 random=40"), "\(r.stdout)")
     }
 }

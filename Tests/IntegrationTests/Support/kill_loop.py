@@ -3,7 +3,8 @@
 ip_local_reserved_ports value; check after every kill that nothing that must stay was lost,
 and that the next apply repairs any partial write. Run inside `unshare -n` as root.
 
-Usage: kill_loop.py PORTWARD WORKDIR ITERATIONS SEED
+Usage: kill_loop.py PORTWARD WORKDIR ITERATIONS SEED [apply|run]
+With `run`, the daemon is killed instead (random delays only: it does not exit by itself).
 First kills it at every write() system call in turn (strace fault injection, when strace
 is installed), then after ITERATIONS random delays. After each kill the value must hold
 every foreign port and every port of both the old and the new value, nothing outside their
@@ -15,6 +16,7 @@ import os, random, signal, subprocess, sys, time, shutil
 
 KEY = "/proc/sys/net/ipv4/ip_local_reserved_ports"
 portward, work, iterations, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+mode = sys.argv[5] if len(sys.argv) > 5 else "apply"
 rng = random.Random(seed)
 
 
@@ -120,7 +122,7 @@ def check(i, how, repair):
 # 1. Deterministic: SIGKILL at every write() of an uninterrupted apply (strace injects the
 #    signal on entry to the Nth write: stderr, each sysctl chunk, the state file).
 writes = 0
-if shutil.which("strace"):
+if mode == "apply" and shutil.which("strace"):
     reset()
     log = os.path.join(work, "strace.log")
     subprocess.run(["strace", "-f", "-qq", "-o", log, "-e", "trace=write", portward, "apply",
@@ -143,8 +145,9 @@ span = (time.monotonic() - start) * 1.1
 assert r.returncode == 0 and read_key() == new_value, r.stderr
 for i in range(iterations):
     reset()
-    child = subprocess.Popen([portward, "apply", "--root", new_root, "--force", "-q"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [portward, "apply", "--root", new_root, "--force", "-q"] if mode == "apply" else \
+        [portward, "run", "--root", new_root, "--force", "--interval", "3600"]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # The write comes after reading and parsing the configuration: aim at the later part.
     time.sleep(rng.uniform(0.3 * span, span))
     child.send_signal(signal.SIGKILL)
