@@ -1,8 +1,10 @@
 // swift-tools-version:6.1
 // The micro benchmarks (ordo-one/benchmark). A separate package so the main build and CI do
-// not build the benchmark framework. Run through bench/run.sh, or by hand (as root, the
-// socket benchmarks open up to 100,000 sockets and only run in a private netns):
-//   cd bench && unshare -n swift package --scratch-path ../.build-bench benchmark
+// not build the benchmark framework. Run through bench/run.sh, or by hand (as root; the
+// socket benchmarks open up to 100,000 sockets and let the watch rewrite the reserved ports,
+// so they only run when PORTWARD_BENCH_HOST_NETNS names another netns than their own):
+//   cd bench && PORTWARD_BENCH_HOST_NETNS=$(readlink /proc/self/ns/net) unshare -n \
+//       sh -c 'ip link set lo up && swift package --scratch-path ../.build-bench benchmark'
 import PackageDescription
 
 // A path dependency's package identity is its directory's name ("main", "portward", ...).

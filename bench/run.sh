@@ -4,7 +4,7 @@
 #
 # Usage (root; nothing touches the host's network settings: every section runs in a
 # private network namespace made with `unshare -n`):
-#   bench/run.sh            everything (about 10 minutes on 2 cores, plus the builds)
+#   bench/run.sh            everything (about 6 minutes of measuring on 2 cores, plus the builds)
 #   bench/run.sh --quick    fewer runs and rounds, a 10 s RSS wait (a smoke test of the suite)
 #   BENCH_PORTWARD=FILE bench/run.sh   measure that portward binary instead of building one
 #                           (before/after comparisons); BENCH_OUT=DIR writes results there
@@ -117,6 +117,7 @@ section_rss() {
 }
 
 section_micro() {
+    lo_up  # the benchmark plugin talks to SwiftPM over loopback
     cd "$here"
     swift package --scratch-path "$top/.build-bench" benchmark --format markdown \
         --no-progress >"$out/micro.md" 2>"$out/micro.log"
@@ -180,7 +181,8 @@ for section in ready poll attribution latency rss; do
 done
 echo "== micro benchmarks"
 (cd "$here" && swift build -c release --scratch-path "$top/.build-bench" >"$out/micro-build.log" 2>&1)
-unshare -n "$here/run.sh" --section micro
+# The socket benchmarks only run when the netns differs from this one.
+PORTWARD_BENCH_HOST_NETNS=$(readlink /proc/self/ns/net) unshare -n "$here/run.sh" --section micro
 
 python3 "$here/summarize.py" "$out" >"$out/summary.md"
 cat "$out/summary.md"

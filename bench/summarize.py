@@ -69,13 +69,15 @@ micro = open(os.path.join(out, "micro.md")).read() if os.path.exists(os.path.joi
 
 def micro_p50(name):
     """p50 wall clock of benchmark `name` in µs from the markdown tables, or None."""
-    block = micro.split(f"### {name} metrics", 1)
+    block = micro.split(f"### {name}\n", 1)
     if len(block) < 2:
         return None
     for line in block[1].splitlines():
+        if line.startswith("### "):
+            break
         if line.startswith("| Time (wall clock)"):
-            unit = re.search(r"\((\w+)\) \*", line)
-            scale = {"ns": 0.001, "us": 1, "μs": 1, "ms": 1000, "s": 1e6}.get(unit.group(1) if unit else "us", 1)
+            unit = re.search(r"\((ns|μs|us|ms|s)\) \*", line)
+            scale = {"ns": 0.001, "us": 1, "μs": 1, "ms": 1000, "s": 1e6}[unit.group(1) if unit else "us"]
             cells = [c.strip() for c in line.split("|")[2:-1]]
             return float(cells[2].replace(",", "")) * scale  # columns: p0, p25, p50, ...
     return None
@@ -132,6 +134,11 @@ for title, medians in [("exec to READY=1", ready), ("attribution", attribution)]
         print(f"- {title}: {o} = {others}")
 if poll0 and poll100k:
     print(f"- in-process watch poll: {poll0:.1f} µs (0 sockets), {poll100k:.1f} µs (100k sockets)")
+dump0 = micro_p50("sock_diag filtered dump, 0 unrelated sockets")
+dump100k = micro_p50("sock_diag filtered dump, 100000 unrelated sockets")
+if dump0 and dump100k:
+    print(f"- in-process filtered sock_diag dump alone: {dump0:.1f} µs (0 sockets), {dump100k:.1f} µs (100k sockets)"
+          + (f", {dump100k / 1000 / full[100000]:.3f}× ss -Htuln" if full[100000] else ""))
 print("\n## Targets\n")
 print("| target | measured | met |")
 print("|---|---|---|")

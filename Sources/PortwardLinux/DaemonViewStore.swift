@@ -1,3 +1,4 @@
+import FoundationEssentials
 import PortwardCore
 import SystemPackage
 
@@ -14,7 +15,7 @@ public struct DaemonViewStore: Sendable {
     /// different version wrote it).
     public func load() -> DaemonView? {
         guard let bytes = try? FileContents.read(path),
-              let view = try? JSON.decode(DaemonView.self, from: bytes),
+              let view = try? JSONDecoder().decode(DaemonView.self, from: Data(bytes)),
               view.version == DaemonView.currentVersion
         else { return nil }
         return view
@@ -22,7 +23,9 @@ public struct DaemonViewStore: Sendable {
 
     /// Atomically replaces the file. Throws the errno of the write.
     public func save(_ view: DaemonView) throws(Errno) {
-        guard let data = try? JSON.encode(view) else { throw .invalidArgument }
-        try FileContents.writeAtomically(data + [UInt8(ascii: "\n")], to: path)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(view) else { throw .invalidArgument }
+        try FileContents.writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: path)
     }
 }

@@ -1,3 +1,4 @@
+import FoundationEssentials
 import PortwardCore
 import SystemPackage
 
@@ -26,7 +27,7 @@ public struct StateStore: Sendable {
             throw .unreadable(path: path, errno: error)
         }
         let state: ReservationState
-        do { state = try JSON.decode(ReservationState.self, from: bytes) }
+        do { state = try JSONDecoder().decode(ReservationState.self, from: Data(bytes)) }
         catch { throw .corrupt(path: path, reason: "not a portward state file (\(error))") }
         guard state.version == ReservationState.currentVersion else {
             throw .corrupt(path: path, reason: "unknown state version \(state.version)")
@@ -36,10 +37,12 @@ public struct StateStore: Sendable {
 
     /// Atomically replaces the state file, creating /run/portward if needed.
     public func save(_ state: ReservationState) throws(Failure) {
-        let data: [UInt8]
-        do { data = try JSON.encode(state, pretty: true) } catch { throw .corrupt(path: path, reason: "\(error)") }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data: Data
+        do { data = try encoder.encode(state) } catch { throw .corrupt(path: path, reason: "\(error)") }
         do {
-            try FileContents.writeAtomically(data + [UInt8(ascii: "\n")], to: path)
+            try FileContents.writeAtomically(Array(data) + [UInt8(ascii: "\n")], to: path)
         } catch {
             throw .unwritable(path: path, errno: error)
         }

@@ -1,3 +1,4 @@
+import FoundationEssentials
 import PortwardCore
 
 /// `portward status --json`: a stable schema, documented in docs/status-json.md.
@@ -83,6 +84,8 @@ enum StatusJSON {
                                  })
                       })
             })
-        return String(decoding: try JSON.encode(document, pretty: true), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(document), as: UTF8.self)
     }
 }

@@ -31,7 +31,7 @@ final class FakeReservedPorts: SysctlIO, @unchecked Sendable {
         var bytes = Array((path.hasSuffix("reserved_ports") ? ReservedPortsValue.encode(value) : localPortRange).utf8)
         if let limit = truncateReadTo, path.hasSuffix("reserved_ports") { bytes = Array(bytes.prefix(limit)) }
         let n = min(bytes.count, buffer.count)
-        buffer.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: n))
+        bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
         return n
     }
 

@@ -29,15 +29,17 @@ func configuration(entries count: Int) -> Configuration {
     return Configuration.merge([parsed]).configuration
 }
 
-/// True when this process is in another network namespace than PID 1.
+/// True when this process is in a private network namespace made for the benchmark:
+/// bench/run.sh sets PORTWARD_BENCH_HOST_NETNS to the netns it started in (outside
+/// `unshare -n`), and the current netns must be another one.
 func inPrivateNetns() -> Bool {
-    func link(_ path: String) -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        let n = readlink(path, &buffer, buffer.count - 1)
-        return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-    }
-    let mine = link("/proc/self/ns/net")
-    return !mine.isEmpty && mine != link("/proc/1/ns/net")
+    guard let host = getenv("PORTWARD_BENCH_HOST_NETNS").map({ String(cString: $0) }), !host.isEmpty
+    else { return false }
+    var buffer = [CChar](repeating: 0, count: 256)
+    let n = readlink("/proc/self/ns/net", &buffer, buffer.count - 1)
+    guard n > 0 else { return false }
+    let mine = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return mine != host
 }
 
 /// Sockets held for a benchmark: descriptors of this process, and child processes holding
@@ -45,9 +47,8 @@ func inPrivateNetns() -> Bool {
 nonisolated(unsafe) var openSockets: [Int32] = []
 nonisolated(unsafe) var socketHolders: [pid_t] = []
 
-/// Unrelated UDP sockets on ports no entry declares (10000-59999; IPv4 then IPv6-only,
-/// 50,000 of each at most), held by child processes of 15,000 each: the descriptor hard
-/// limit here is 20,000 and cannot be raised without CAP_SYS_RESOURCE.
+/// Unrelated UDP sockets (see `bindUDP`), held by child processes of 15,000 each: the
+/// descriptor hard limit here is 20,000 and cannot be raised without CAP_SYS_RESOURCE.
 func openUnrelatedSockets(_ count: Int) {
     let perProcess = 15_000
     for start in stride(from: 0, to: count, by: perProcess) {
@@ -62,39 +63,35 @@ func openUnrelatedSockets(_ count: Int) {
             getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
             limit.rlim_cur = limit.rlim_max
             setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-            for i in start..<min(count, start + perProcess) where bindUDP(index: i) < 0 { _exit(1) }
+            for i in start..<min(count, start + perProcess) where bindUDP(index: i) < 0 { _exit(Int32(errno)) }
             var byte: UInt8 = 1
             _ = write(pipeFDs[1], &byte, 1)
-            while getppid() == parent { sleep(1) }  // ends with the benchmark, even if it crashed
+            while getppid() == parent { usleep(100_000) }  // ends with the benchmark, even if it crashed
             _exit(0)
         }
         close(pipeFDs[1])
         var byte: UInt8 = 0
-        precondition(read(pipeFDs[0], &byte, 1) == 1, "socket holder \(pid) failed")
+        if read(pipeFDs[0], &byte, 1) != 1 {
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            fatalError("socket holder for sockets \(start)... failed: errno \((status >> 8) & 0xff)")
+        }
         close(pipeFDs[0])
         socketHolders.append(pid)
     }
 }
 
-/// Unrelated socket number `index`: UDP on 0.0.0.0 (index < 50,000) or [::] v6-only.
+/// Unrelated socket number `index`: UDP on 127.0.0.(1 + index / 25,000), port chosen by the
+/// kernel (autobind, from ip_local_port_range 32768-60999, which no benchmark entry declares;
+/// each address has its own port space). Explicit ports collided with sockets of the
+/// framework's own processes in the netns.
 func bindUDP(index i: Int) -> Int32 {
-    let v6 = i >= 50_000
-    let port = UInt16(10_000 + i % 50_000)  // 10000-59999: no benchmark entry declares these
-    let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
     if fd < 0 { return -1 }
-    if v6 {
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in6()
-        address.sin6_family = sa_family_t(AF_INET6)
-        address.sin6_port = port.bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-        }
-    }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = (UInt32(0x7F00_0001) + UInt32(i / 25_000)).bigEndian
+    address.sin_port = 0
     return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
