@@ -9,24 +9,23 @@ import Testing
 /// The loop itself is Support/kill_loop.py (run inside the netns).
 @Suite(.enabled(if: Netns.available, "needs root and unshare(1) for a private network namespace"))
 struct KillApplyTests {
-    @Test func killedApplyNeverLosesPortsAndNextApplyRepairs() throws {
+    /// `apply`: a strace sweep over every write() plus 60 random kills; `run`: 40 random
+    /// kills of the daemon (it never exits by itself, so no sweep).
+    @Test(arguments: [("apply", 60, 7), ("run", 40, 11)])
+    func killedCommandNeverLosesPortsAndNextApplyRepairs(command: String, kills: Int, seed: Int) throws {
         let script = Netns.packageRoot.appendingPathComponent("Tests/IntegrationTests/Support/kill_loop.py").path
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("portward-kill-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let r = try Netns.run(#"python3 "$SCRIPT" "$PORTWARD" "$WORK" 60 7"#, env: ["SCRIPT": script, "WORK": work])
+        let r = try Netns.run(#"python3 "$SCRIPT" "$PORTWARD" "$WORK" \#(kills) \#(seed) \#(command)"#,
+                              env: ["SCRIPT": script, "WORK": work])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr.suffix(2000))")
-        #expect(r.stdout.hasPrefix("writes="), "\(r.stdout)")
-        // The strace sweep ran (strace is in scripts/deps) and covered several chunks.
-        let writes = r.stdout.split(separator: " ").first.flatMap { Int($0.dropFirst("writes=".count)) } ?? 0
-        #expect(writes >= 5, "\(r.stdout)")
-    }
-
-    @Test func killedDaemonNeverLosesPortsAndNextApplyRepairs() throws {
-        let script = Netns.packageRoot.appendingPathComponent("Tests/IntegrationTests/Support/kill_loop.py").path
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("portward-killrun-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        let r = try Netns.run(#"python3 "$SCRIPT" "$PORTWARD" "$WORK" 40 11 run"#, env: ["SCRIPT": script, "WORK": work])
-        #expect(r.status == 0, "\(r.stdout)\(r.stderr.suffix(2000))")
-        #expect(r.stdout.hasPrefix("writes=0 random=40"), "\(r.stdout)")
+        #expect(r.stdout.contains(" random=\(kills) "), "\(r.stdout)")
+        let writes = r.stdout.split(separator: " ").first.flatMap { Int($0.dropFirst("writes=".count)) } ?? -1
+        if command == "apply" {
+            // The strace sweep ran (strace is in scripts/deps) and covered several chunks.
+            #expect(writes >= 5, "\(r.stdout)")
+        } else {
+            #expect(writes == 0, "\(r.stdout)")
+        }
     }
 }
