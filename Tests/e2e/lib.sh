@@ -88,17 +88,6 @@ e2e_result() {
 
 e2e_skip() { printf 'SKIP %s: %s\n' "$1" "$2" | tee -a "$E2E_RESULTS"; }
 
-# The drift watch and journal events (issue 3) are asserted only once `portward run`
-# advertises its watch interval; until then those parts print SKIP, never FAIL.
-# E2E_WATCH=1 or 0 forces the decision.
-e2e_has_watch() {
-    case ${E2E_WATCH:-} in
-        1) return 0 ;;
-        0) return 1 ;;
-    esac
-    "$E2E_BIN" run --help 2>&1 | grep -q -- '--interval'
-}
-
 # ---------------------------------------------------------------------------------------
 # Per-boot fixtures. A boot directory holds what is bound into the container:
 #   units/      -> /usr/local/lib/systemd/system (the real portward.service + test units,

@@ -10,8 +10,6 @@
 #                 (default: swift build -c release --static-swift-stdlib --scratch-path .build-e2e)
 #   E2E_ROOTFS    cached rootfs (default .cache/e2e-rootfs, rebuilt when its recipe changes)
 #   E2E_KEEP=1    keep the work directory under /tmp: per boot console.log and journal.txt
-#   E2E_WATCH=1|0 force the issue-3 parts on or off (default: on when `portward run --help`
-#                 mentions --interval, otherwise they print SKIP)
 #   E2E_STORY_BOOTS  boots with portward enabled in scenario 2 (default 3)
 #   E2E_DEB       scenario 8 installs this portward_*.deb instead of building one
 # Prints a PASS/FAIL/SKIP line per result and "N passed, N failed, N skipped"; exits 1 on

@@ -11,20 +11,16 @@ e2e_expect "the sysctl.d reservation 45000-45010,46000 is kept" e2e_reserved_has
 e2e_expect "the declared ports are added" e2e_reserved_has 40000 40001 41000 41009
 e2e_result
 
-# ---- issue 3: drift repair and its journal event -------------------------------------
+# ---- drift repair and its journal event ----------------------------------------------
 e2e_begin 3-drift-repair
-if ! e2e_has_watch; then
-    e2e_skip 3-drift-repair "portward run has no --interval watch yet (issue 3)"
-    exit 0
-fi
 since=$(e2e_exec date +%s.%N)
 e2e_expect "systemctl restart systemd-sysctl succeeds" e2e_exec systemctl restart systemd-sysctl.service
 e2e_expect "the daemon restores the declared ports" e2e_wait_for 10 e2e_reserved_has 40000 40001 41000 41009
 e2e_expect "the foreign reservation is still there" e2e_reserved_has 45000 45010 46000
 e2e_expect "portward.service is still active" e2e_eq "$(e2e_show portward.service ActiveState)" active
 drift_event() {
-    e2e_exec journalctl -b -u portward.service -o json --no-pager --since "@$since" |
-        grep '"MESSAGE_ID"' | grep -E '"PORTWARD_PORT" *: *\[?("[^"]*", *)*"[^"]*\<40000\>' |
+    e2e_exec journalctl -b -u portward.service -o json --no-pager --since "@$since" \
+        MESSAGE_ID=a6ef985732c844b184124b10740eeb80 | grep -E '"PORTWARD_PORT" *: *\[?("[^"]*", *)*"[^"]*\<40000\>' |
         grep -q '"PRIORITY" *: *"4"'
 }
 e2e_expect "the journal has a drift event (MESSAGE_ID, PORTWARD_PORT 40000, warning)" e2e_wait_for 5 drift_event
