@@ -27,7 +27,6 @@ public enum Planner {
         if let range = localPortRange {
             let ephemeral = PortSet(ranges: [range])
             for entry in configuration.entries {
-                guard entry.ranges.contains(where: { $0.lower < range.lower || $0.upper > range.upper }) else { continue }
                 let outside = clip(entry.ranges, outside: range)
                 if !outside.isEmpty {
                     diagnostics.append(.warning(
@@ -43,7 +42,6 @@ public enum Planner {
             }
         }
         for entry in configuration.entries {
-            guard entry.ranges.contains(where: { $0.lower <= 1023 && $0.upper >= 600 }) else { continue }
             let low = clip(entry.ranges, inside: PortRange(600, 1023))
             if !low.isEmpty {
                 diagnostics.append(.warning(

@@ -62,7 +62,7 @@ public enum PortClassifier {
             return socket.uid == uid ? .expected : .wrongOwner
         case .unit(let name):
             if held.holders.isEmpty { return .unattributed }
-            return held.holders.contains { $0.unit == name || $0.unit == name + ".service" } ? .expected : .wrongOwner
+            return held.holders.contains { $0.unit == name } ? .expected : .wrongOwner
         case .exe(let path):
             if held.holders.isEmpty { return .unattributed }
             return held.holders.contains { $0.executablePath.map(stripDeleted) == path } ? .expected : .wrongOwner

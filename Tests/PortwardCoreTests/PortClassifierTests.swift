@@ -25,7 +25,7 @@ import Testing
         (.any, timeWait, [], false, .ephemeralGrab),
         (.any, outbound, [], true, .accepted),
         (.unit("freeradius.service"), listener, [radiusd], false, .expected),
-        (.unit("freeradius"), listener, [radiusd], false, .expected),
+        (.unit("freeradius.socket"), listener, [radiusd], false, .wrongOwner),
         (.unit("freeradius.service"), listener, [named], false, .wrongOwner),
         (.unit("freeradius.service"), listener, [named, radiusd], false, .expected),
         (.unit("freeradius.service"), listener, [], false, .unattributed),
