@@ -45,6 +45,14 @@ extension Portward {
                 throw ExitStatus.failure
             }
             let logger = Logger(label: "portward") { _ in JournalLogHandler() }
+            // Watch before the first load, so a file that changes while it is read or
+            // applied still wakes the loop (and is re-read) instead of being missed.
+            var configWatch: ConfigDirectoryWatch?
+            if watchConfig {
+                do { configWatch = try ConfigDirectoryWatch(root: options.root) } catch {
+                    logger.warning("--watch-config: cannot watch the configuration directories (\(error)); SIGHUP still reloads")
+                }
+            }
             let reconciler = options.reconciler
             let configuration = try options.loadConfiguration()
             _ = try Reservation.apply(configuration, with: reconciler, force: force)
@@ -56,7 +64,6 @@ extension Portward {
             ServiceManager.ready(status: watcher.summary)
             if watcher.poll() { ServiceManager.status(watcher.summary) }
 
-            let configWatch = watchConfig ? try? ConfigDirectoryWatch(root: options.root) : nil
             let watchdogPeriod = ServiceManager.watchdogInterval().map { Double($0) / 2e6 }
             var nextPoll = Clock.monotonic() + interval.seconds
             var nextWatchdog = watchdogPeriod.map { Clock.monotonic() + $0 }
