@@ -35,7 +35,7 @@ struct LeastPrivilegeTests {
             # A root-owned listener on a declared port: its process is invisible to nobody.
             python3 -c 'import socket,time; s=socket.socket(); s.bind(("127.0.0.1",40080)); s.listen(); print("ready", flush=True); time.sleep(30)' > "$ROOT/ready" &
             listener=$!
-            for i in $(seq 100); do [ -s "$ROOT/ready" ] && break; sleep 0.05; done
+            for i in $(seq 600); do [ -s "$ROOT/ready" ] && break; sleep 0.05; done
             status=0; \(Self.nobody) "$PORTWARD" status --root "$ROOT" || status=$?
             echo "status=$status"
             kill $listener

@@ -13,8 +13,8 @@ struct RunIntegrationTests {
         python3 "$PROBE" notify "$ROOT/notify.sock" > "$OUT" &
         LISTENER=$!
         trap 'kill $LISTENER 2>/dev/null || true' EXIT
-        for _ in $(seq 100); do grep -q listening "$OUT" && break; sleep 0.05; done
-        wait_ready() { for _ in $(seq 200); do [ "$(grep -c '^READY' "$OUT")" -ge "$1" ] && return 0; sleep 0.05; done; echo "timeout waiting for READY $1"; return 1; }
+        for _ in $(seq 600); do grep -q listening "$OUT" && break; sleep 0.05; done
+        wait_ready() { for _ in $(seq 600); do [ "$(grep -c '^READY' "$OUT")" -ge "$1" ] && return 0; sleep 0.05; done; echo "timeout waiting for READY $1"; return 1; }
 
         """
 
@@ -74,7 +74,7 @@ struct RunIntegrationTests {
         let r = try Netns.run("""
             "$PORTWARD" run --root "$ROOT" 2>/dev/null &
             DAEMON=$!
-            for _ in $(seq 100); do [ "$(cat "$KEY")" = 40000 ] && break; sleep 0.05; done
+            for _ in $(seq 600); do [ "$(cat "$KEY")" = 40000 ] && break; sleep 0.05; done
             kill -INT $DAEMON
             status=0; wait $DAEMON || status=$?
             echo "exit=$status value=$(cat "$KEY")"

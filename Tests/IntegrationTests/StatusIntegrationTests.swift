@@ -38,7 +38,7 @@ struct StatusIntegrationTests {
             A=$!
             python3 "$PROBE" hold tcp 8080 > "$ROOT/b.out" &
             B=$!
-            for _ in $(seq 100); do grep -q ready "$ROOT/a.out" && grep -q ready "$ROOT/b.out" && break; sleep 0.05; done
+            for _ in $(seq 600); do grep -q ready "$ROOT/a.out" && grep -q ready "$ROOT/b.out" && break; sleep 0.05; done
             echo "pids=$A,$B"
             status=0; "$PORTWARD" status --root "$ROOT" --json > "$ROOT/status.json" || status=$?
             echo "status=$status"

@@ -11,8 +11,8 @@ struct WatchIntegrationTests {
         "$PORTWARD" run --root "$ROOT" --interval 100ms 2>"$ROOT/daemon.log" &
         DAEMON=$!
         trap 'kill $DAEMON 2>/dev/null || true' EXIT
-        # wait_log PATTERN [COUNT]: until the daemon log has COUNT lines matching (max 10 s).
-        wait_log() { for _ in $(seq 200); do [ "$(grep -c -- "$1" "$ROOT/daemon.log")" -ge "${2:-1}" ] && return 0; sleep 0.05; done; echo "timeout: $1"; return 1; }
+        # wait_log PATTERN [COUNT]: until the daemon log has COUNT lines matching (max 30 s).
+        wait_log() { for _ in $(seq 600); do [ "$(grep -c -- "$1" "$ROOT/daemon.log")" -ge "${2:-1}" ] && return 0; sleep 0.05; done; echo "timeout: $1"; return 1; }
         wait_log 'applied:'
 
         """
@@ -152,9 +152,9 @@ struct WatchIntegrationTests {
             "$PORTWARD" run --root "$ROOT" --interval 100ms --watch-config 2>"$ROOT/daemon.log" &
             DAEMON=$!
             trap 'kill $DAEMON 2>/dev/null || true' EXIT
-            for _ in $(seq 200); do grep -q 'applied:' "$ROOT/daemon.log" && break; sleep 0.05; done
+            for _ in $(seq 600); do grep -q 'applied:' "$ROOT/daemon.log" && break; sleep 0.05; done
             echo 'b 40001 udp' > "$ROOT/etc/portward/ports.d/50-b.conf"
-            for _ in $(seq 200); do grep -q 'reloaded:' "$ROOT/daemon.log" && break; sleep 0.05; done
+            for _ in $(seq 600); do grep -q 'reloaded:' "$ROOT/daemon.log" && break; sleep 0.05; done
             echo "value=$(cat "$KEY")"
             kill -TERM $DAEMON; wait $DAEMON
             """, env: ["ROOT": root])
