@@ -65,6 +65,21 @@ import PortwardCore
         #expect(merge([("f", text)]).diagnostics.isEmpty)
     }
 
+    /// The claim table spans only the declared ports; conflicts at its first and last
+    /// port (and at the ends of the port space) must still be found.
+    @Test func conflictsAtTheEdgesOfTheDeclaredSpan() {
+        let (_, diagnostics) = merge([
+            ("f", "low 1 tcp user:a\nhigh 65535 tcp user:a\n"),
+            ("g", "x 1 tcp user:b\ny 65535 tcp user:b\nz 2-65534 tcp user:c\n"),
+        ])
+        #expect(diagnostics == [
+            "g:1:3: error: port 1 (tcp) already declared by 'low' with owner user:a, here with owner user:b",
+            "f:1:5: note: 'low' declared here",
+            "g:2:3: error: port 65535 (tcp) already declared by 'high' with owner user:a, here with owner user:b",
+            "f:2:6: note: 'high' declared here",
+        ])
+    }
+
     @Test func anyOwnerAndASpecificOwnerConflict() {
         let (_, diagnostics) = merge([("f", "nodeports 30000-32767 tcp,udp -\nweb 30080 tcp unit:web.service")])
         #expect(diagnostics.first == "f:2:5: error: port 30080 (tcp) already declared by 'nodeports' with owner -, here with owner unit:web.service")
