@@ -50,9 +50,10 @@ public enum Planner {
             }
         }
 
+        let state = state(owning: owned, configuration: configuration)
         return Plan(current: current, declared: declared, target: target, released: released,
                     owned: owned, foreign: current.subtracting(previouslyOwned),
-                    state: state(owning: owned, configuration: configuration),
+                    state: state, inFlightState: ReservationState(owned: previous.owned + state.owned),
                     diagnostics: diagnostics)
     }
 
@@ -121,6 +122,12 @@ public struct Plan: Sendable {
     public let foreign: PortSet
     /// The state file content after a successful write.
     public let state: ReservationState
+    /// The state file content while the write is under way: the previous records and the
+    /// new ones. Saved before the kernel is written, so that a kill (or a failed chunk)
+    /// between the write and the final save leaves every port the write may have added, and
+    /// every port it may not yet have released, recorded as portward's: the next run can
+    /// still release them instead of taking them for someone else's.
+    public let inFlightState: ReservationState
     /// Warnings, and an error when a safety rail refuses the plan.
     public let diagnostics: [Diagnostic]
 

@@ -34,13 +34,21 @@ public struct Reconciler: Sendable {
     }
 
     /// Writes the plan's target value (unless the kernel already holds it), verifies it, then
-    /// records ownership in the state file. The kernel is written first: if the state write
-    /// fails, the new ports are merely treated as foreign later (kept, never lost). Foreign
-    /// reservations go first in a multi-chunk replace (see `ReservedPortsSysctl.write`).
-    /// Throws `SysctlError` or `StateStore.Failure`.
+    /// records ownership in the state file. Returns whether the kernel was written.
+    ///
+    /// Order: (1) the in-flight state (old and new records), (2) the kernel, (3) the final
+    /// state. A kill or a failed chunk after (1) leaves portward's possible ports recorded
+    /// as its own, so the next run releases those no longer declared. If (1) cannot be saved,
+    /// the kernel is written anyway (the reservation matters more than the bookkeeping) and
+    /// (3) reports the error; the new ports are then merely treated as foreign later (kept,
+    /// never lost). Foreign reservations go first in a multi-chunk replace (see
+    /// `ReservedPortsSysctl.write`). Throws `SysctlError` or `StateStore.Failure`.
     public func commit(_ plan: Plan) throws -> Bool {
         let wrote = !plan.isNoop
-        if wrote { try sysctl.write(plan.target, preserving: plan.foreign) }
+        if wrote {
+            try? store.save(plan.inFlightState)
+            try sysctl.write(plan.target, preserving: plan.foreign)
+        }
         try store.save(plan.state)
         return wrote
     }

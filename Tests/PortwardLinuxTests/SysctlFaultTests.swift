@@ -196,8 +196,16 @@ func configuration(_ ports: PortSet, name: String = "svc") -> Configuration {
         #expect(Self.foreign.isSubset(of: kernel.value))
         for state in kernel.history { #expect(Self.foreign.isSubset(of: state)) }
         #expect(kernel.writeCalls == call, "the loop stopped at the failing write")
-        // The state file is not rewritten after a failed write: the old ports stay recorded
-        // as owned, so the next apply still releases them.
+        // The in-flight state stays: the old ports and the new ones are recorded as owned,
+        // so the next apply still releases whichever are no longer declared.
+        #expect(try StateStore(root: root.path).load().ownedPorts == Self.old.union(Self.new))
+
+        // Roll back to the old configuration on a healthy kernel: exactly the old value,
+        // none of the new ports the failed write added left behind as "foreign".
+        kernel.writeFaults = [:]
+        let rollback = try reconciler.plan(configuration(Self.old), force: true).plan
+        _ = try reconciler.commit(rollback)
+        #expect(kernel.value == Self.foreign.union(Self.old))
         #expect(try StateStore(root: root.path).load().ownedPorts == Self.old)
     }
 

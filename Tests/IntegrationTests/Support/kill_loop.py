@@ -8,7 +8,9 @@ With `run`, the daemon is killed instead (random delays only: it does not exit b
 First kills it at every write() system call in turn (strace fault injection, when strace
 is installed), then after ITERATIONS random delays. After each kill the value must hold
 every foreign port and every port of both the old and the new value, nothing outside their
-union, and the next apply must produce exactly the new value.
+union, and the next apply must produce exactly the new value; or (the "rollback" check)
+an apply of the old configuration must produce exactly the old value: no port the killed
+apply added may be left behind as someone else's.
 Prints one summary line `writes=W random=N old=A new=B partial=C` and exits 0, or prints the
 first violation and exits 1.
 """
@@ -77,8 +79,10 @@ old_declared = set(range(1025, 9000, 3))              # 2,659 ports, ~13 KB enco
 kept = set(sorted(old_declared)[:150])                # declared before and after
 new_declared = kept | set(range(10001, 20000, 5))     # removes most old ports, adds 2,000
 old_root, new_root = os.path.join(work, "old"), os.path.join(work, "new")
+rollback_root = os.path.join(work, "rollback")
 config(os.path.join(old_root, "etc/portward/ports.conf"), old_declared)
 config(os.path.join(new_root, "etc/portward/ports.conf"), new_declared)
+config(os.path.join(rollback_root, "etc/portward/ports.conf"), old_declared)
 
 write_key(foreign)
 r = apply(old_root)
@@ -88,18 +92,24 @@ assert old_value == foreign | old_declared
 new_value = foreign | new_declared
 must_stay = foreign | (old_value & new_value)
 state = os.path.join(old_root, "run/portward/state.json")
-os.makedirs(os.path.join(new_root, "run/portward"), exist_ok=True)
+new_state = os.path.join(new_root, "run/portward/state.json")
+rollback_state = os.path.join(rollback_root, "run/portward/state.json")
+os.makedirs(os.path.dirname(new_state), exist_ok=True)
+os.makedirs(os.path.dirname(rollback_state), exist_ok=True)
 
 
 def reset():
     write_key(old_value)
-    shutil.copy(state, os.path.join(new_root, "run/portward/state.json"))
+    shutil.copy(state, new_state)
 
 
 seen = {"old": 0, "new": 0, "partial": 0}
 
 
 def check(i, how, repair):
+    """repair: False (only the invariants), "new" (the next apply of the new configuration
+    must give the new value) or "rollback" (an apply of the old configuration, with the state
+    the kill left, must give exactly the old value)."""
     value = read_key()
     kind = "old" if value == old_value else "new" if value == new_value else "partial"
     seen[kind] += 1
@@ -109,6 +119,15 @@ def check(i, how, repair):
         print("%s %d (%s): lost %d ports %s..., unexpected %s" % (
             how, i, kind, len(lost), sorted(lost)[:10], sorted(extra)[:10]))
         sys.exit(1)
+    if repair == "rollback":
+        shutil.copy(new_state, rollback_state)
+        r = apply(rollback_root)
+        rolled = read_key()
+        if r.returncode != 0 or rolled != old_value:
+            print("%s %d (%s): rollback apply exited %d, missing %s, left behind %s: %s" % (
+                how, i, kind, r.returncode, sorted(old_value - rolled)[:10], sorted(rolled - old_value)[:10], r.stderr))
+            sys.exit(1)
+        return
     if not repair and kind != "partial":
         return  # old: nothing was written; new: nothing to repair in the kernel
     r = apply(new_root)
@@ -130,12 +149,13 @@ if mode == "apply" and shutil.which("strace"):
     with open(log) as f:
         writes = sum(1 for line in f if " write(" in line)
     for n in range(1, writes + 1):
-        reset()
-        subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=write",
-                        "-e", "inject=write:signal=KILL:when=%d" % n, portward, "apply",
-                        "--root", new_root, "--force", "-q"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        check(n, "write", True)
+        for repair in ("new", "rollback"):
+            reset()
+            subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=write",
+                            "-e", "inject=write:signal=KILL:when=%d" % n, portward, "apply",
+                            "--root", new_root, "--force", "-q"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            check(n, "write", repair)
 
 # 2. Random: SIGKILL after a random delay within one uninterrupted apply's duration.
 reset()
@@ -152,6 +172,6 @@ for i in range(iterations):
     time.sleep(rng.uniform(0.3 * span, span))
     child.send_signal(signal.SIGKILL)
     child.wait()
-    check(i, "random", i % 10 == 0)
+    check(i, "random", {0: "new", 5: "rollback"}.get(i % 10, False))
 print("writes=%d random=%d old=%d new=%d partial=%d" % (
     writes, iterations, seen["old"], seen["new"], seen["partial"]))
