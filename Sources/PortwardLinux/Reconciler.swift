@@ -5,16 +5,21 @@ import PortwardCore
 public struct Reconciler: Sendable {
     public let sysctl: ReservedPortsSysctl
     public let store: StateStore
+    /// Held by callers around `plan` + `commit`, so that two portward processes never plan
+    /// from the same kernel value.
+    public let lock: ReconcileLock
 
     public init(root: String = "/", procSys: String = "/proc/sys") {
         sysctl = ReservedPortsSysctl(procSys: procSys)
         store = StateStore(root: root)
+        lock = ReconcileLock(directory: store.directory)
     }
 
     /// A reconciler over the given adapters (tests inject faults through `sysctl`'s `SysctlIO`).
     public init(sysctl: ReservedPortsSysctl, store: StateStore) {
         self.sysctl = sysctl
         self.store = store
+        lock = ReconcileLock(directory: store.directory)
     }
 
     /// Reads the kernel and the state file and computes the plan. Touches nothing.

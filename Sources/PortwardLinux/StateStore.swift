@@ -14,6 +14,9 @@ public struct StateStore: Sendable {
         path = RootedPath.join(root, "/run/portward/state.json")
     }
 
+    /// The directory of the state file (`/run/portward` under the root).
+    public var directory: String { String(path[..<path.lastIndex(of: "/")!]) }
+
     /// The state, or an empty state when the file does not exist. Throws
     /// `StateStore.Failure.unreadable` (with errno) or `.corrupt` when the file exists but
     /// cannot be used; callers may then continue with an empty state (treating every port

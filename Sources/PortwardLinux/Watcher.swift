@@ -85,14 +85,19 @@ public final class Watcher {
         var kernel = try reconciler.sysctl.read()
         let missing = declared.subtracting(kernel)
         if !missing.isEmpty {
-            let (plan, warnings) = try reconciler.plan(configuration, force: force)
-            for warning in warnings { logger.warning("\(warning)") }
-            if plan.isRefused {
-                for diagnostic in plan.diagnostics where diagnostic.severity == .error {
-                    logger.error("cannot restore the reservation: \(diagnostic.message)")
+            let repaired = try reconciler.lock.withLock { () throws -> Plan? in
+                let (plan, warnings) = try reconciler.plan(configuration, force: force)
+                for warning in warnings { logger.warning("\(warning)") }
+                if plan.isRefused {
+                    for diagnostic in plan.diagnostics where diagnostic.severity == .error {
+                        logger.error("cannot restore the reservation: \(diagnostic.message)")
+                    }
+                    return nil
                 }
-            } else {
                 _ = try reconciler.commit(plan)
+                return plan
+            }
+            if let plan = repaired {
                 kernel = plan.target
                 report(WatchEvent(.driftRepaired, .warning,
                                   "net.ipv4.ip_local_reserved_ports lost declared ports \(missing) (rewritten by another writer, e.g. sysctl --system); restored",

@@ -6,6 +6,17 @@ import PortwardLinux
 enum Reservation {
     /// Throws an `ExitCode` after printing the reason: refused plan, kernel or state errors.
     static func apply(_ configuration: Configuration, with reconciler: Reconciler, force: Bool) throws -> Plan {
+        do {
+            return try reconciler.lock.withLock { () throws -> Plan in
+                try planAndCommit(configuration, with: reconciler, force: force)
+            }
+        } catch let error as ReconcileLock.Failure {
+            Console.error("\(error)")
+            throw ExitStatus.failure
+        }
+    }
+
+    private static func planAndCommit(_ configuration: Configuration, with reconciler: Reconciler, force: Bool) throws -> Plan {
         let plan: Plan
         do {
             let (computed, warnings) = try reconciler.plan(configuration, force: force)
