@@ -63,6 +63,10 @@ e2e_expect "Depends has libc6, libgcc-s1, libstdc++6, libsystemd0 and nothing of
     bash -c 'd=$(dpkg-deb -f "$1" Depends); echo "Depends: $d"
              for p in libc6 libgcc-s1 libstdc++6 libsystemd0; do grep -q "\b$p\b" <<<"$d" || exit 1; done
              ! grep -qi swift <<<"$d"' _ "$deb"
+e2e_expect "a binary with DT_RELR relocations depends on libc6 (>= 2.36)" \
+    bash -c 'x=$(mktemp -d); trap "rm -rf $x" EXIT; dpkg-deb -x "$1" "$x"
+             readelf -V "$x/usr/sbin/portward" | grep -q GLIBC_ABI_DT_RELR || exit 0
+             grep -q "libc6 (>= 2.36)" <<<"$(dpkg-deb -f "$1" Depends)"' _ "$deb"
 e2e_expect "the packaged binary links no libswift*/libFoundation*" \
     bash -c 'x=$(mktemp -d); trap "rm -rf $x" EXIT; dpkg-deb -x "$1" "$x"
              l=$(ldd "$x/usr/sbin/portward") || exit 1
