@@ -11,7 +11,7 @@ import Glibc
 public struct ReconcileLock: Sendable {
     /// Absolute path of the lock file, including the root prefix.
     public let path: String
-    /// How long `acquire` waits for another holder, in seconds.
+    /// How long `withLock` waits for another holder, in seconds.
     public let timeout: Int
 
     /// The lock file `lock` in `directory` (the state file's directory, `/run/portward`
@@ -26,7 +26,7 @@ public struct ReconcileLock: Sendable {
     /// created (read-only or missing /run, no permission), `body` runs without it: the
     /// reservation matters more than the serialisation, and the state-file write that
     /// follows reports the same cause.
-    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws -> T {
+    public func withLock<T>(_ body: () throws -> T) throws -> T {
         try? FileContents.makeDirectories(String(path[..<path.lastIndex(of: "/")!]))
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return try body() }

@@ -97,8 +97,9 @@ public final class Watcher {
                 _ = try reconciler.commit(plan)
                 return plan
             }
-            if let plan = repaired {
-                kernel = plan.target
+            if let plan = repaired { kernel = plan.target }
+            // Nothing to write means another portward process restored the ports first.
+            if let plan = repaired, !plan.isNoop {
                 report(WatchEvent(.driftRepaired, .warning,
                                   "net.ipv4.ip_local_reserved_ports lost declared ports \(missing) (rewritten by another writer, e.g. sysctl --system); restored",
                                   fields: ["PORTWARD_PORT": missing.description, "PORTWARD_LOST": missing.description,
