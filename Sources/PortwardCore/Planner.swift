@@ -4,7 +4,9 @@
 ///     target = (current − (previouslyOwned − declared)) ∪ declared
 ///
 /// Reservations made by others are kept; portward only ever removes ports it added itself
-/// and that are no longer declared.
+/// and that are no longer declared. After an interrupted write, the other writers' ports
+/// that write meant to keep (`ReservationState.pendingForeign`) and the kernel lacks are
+/// added back first.
 public enum Planner {
     /// Builds the plan. `localPortRange` is the current `ip_local_port_range` (nil when it
     /// could not be read: range checks are then skipped). The plan's diagnostics hold
@@ -19,10 +21,17 @@ public enum Planner {
     ) -> Plan {
         let declared = configuration.declaredPorts
         let previouslyOwned = previous.ownedPorts
+        let restored = previous.pendingForeignPorts.subtracting(current).subtracting(previouslyOwned)
+        let present = current.union(restored)
         let released = previouslyOwned.subtracting(declared).intersection(current)
-        let target = current.subtracting(released).union(declared)
-        let owned = previouslyOwned.intersection(declared).union(declared.subtracting(current))
+        let target = present.subtracting(released).union(declared)
+        let owned = previouslyOwned.intersection(declared).union(declared.subtracting(present))
+        let foreign = present.subtracting(previouslyOwned)
         var diagnostics: [Diagnostic] = []
+        if !restored.isEmpty {
+            diagnostics.append(.warning(
+                "an earlier write was interrupted after dropping \(restored.count) reserved \(restored.count == 1 ? "port" : "ports") of other writers; adding back \(restored)"))
+        }
 
         if let range = localPortRange {
             let ephemeral = PortSet(ranges: [range])
@@ -52,8 +61,8 @@ public enum Planner {
 
         let state = state(owning: owned, configuration: configuration)
         return Plan(current: current, declared: declared, target: target, released: released,
-                    owned: owned, foreign: current.subtracting(previouslyOwned),
-                    state: state, inFlightState: ReservationState(owned: previous.owned + state.owned),
+                    restored: restored, owned: owned, foreign: foreign, state: state,
+                    inFlightState: ReservationState(owned: previous.owned + state.owned, pendingForeign: foreign),
                     diagnostics: diagnostics)
     }
 
@@ -116,17 +125,21 @@ public struct Plan: Sendable {
     public let target: PortSet
     /// Ports portward added earlier that are no longer declared: removed from the kernel.
     public let released: PortSet
+    /// Other writers' ports that an interrupted earlier write dropped: added back.
+    public let restored: PortSet
     /// Ports portward will own after the change (for the state file).
     public let owned: PortSet
-    /// Ports in the kernel that portward did not add (kept as they are).
+    /// Ports in the kernel that portward did not add (kept as they are), with `restored`.
     public let foreign: PortSet
     /// The state file content after a successful write.
     public let state: ReservationState
     /// The state file content while the write is under way: the previous records and the
-    /// new ones. Saved before the kernel is written, so that a kill (or a failed chunk)
-    /// between the write and the final save leaves every port the write may have added, and
-    /// every port it may not yet have released, recorded as portward's: the next run can
-    /// still release them instead of taking them for someone else's.
+    /// new ones, and `foreign` as `pendingForeign`. Saved before the kernel is written, so
+    /// that a kill (or a failed chunk) between the write and the final save leaves every
+    /// port the write may have added, and every port it may not yet have released, recorded
+    /// as portward's (the next run can still release them instead of taking them for someone
+    /// else's), and the other writers' ports it must keep recorded too (the next run adds
+    /// back any that a cut multi-chunk replace left out).
     public let inFlightState: ReservationState
     /// Warnings, and an error when a safety rail refuses the plan.
     public let diagnostics: [Diagnostic]

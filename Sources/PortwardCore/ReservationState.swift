@@ -11,6 +11,12 @@ public struct ReservationState: Codable, Equatable, Sendable {
     public var version: Int
     /// Ports portward added, grouped by the entry that declared them.
     public var owned: [OwnedPorts]
+    /// Only while a write is under way (kernel notation): the other writers' ports the
+    /// write keeps. A write longer than 4,095 bytes that must remove ports can leave some of
+    /// them absent for a moment (the kernel replaces the set with the first chunk); if the
+    /// write is cut there, the next plan adds the missing ones back. Absent (nil) in a
+    /// state saved after a complete write, and in files from before this field.
+    public var pendingForeign: String?
 
     /// One declaration's share of the owned ports.
     public struct OwnedPorts: Codable, Equatable, Sendable {
@@ -28,9 +34,16 @@ public struct ReservationState: Codable, Equatable, Sendable {
         }
     }
 
-    public init(owned: [OwnedPorts] = []) {
+    public init(owned: [OwnedPorts] = [], pendingForeign: PortSet? = nil) {
         self.version = Self.currentVersion
         self.owned = owned
+        self.pendingForeign = pendingForeign?.description
+    }
+
+    /// The ports of `pendingForeign`; empty when it is absent or does not parse (then
+    /// nothing is restored).
+    public var pendingForeignPorts: PortSet {
+        pendingForeign.flatMap { try? ReservedPortsValue.decode($0) } ?? PortSet()
     }
 
     /// The union of all owned ports. Records whose `ports` do not parse are skipped (a

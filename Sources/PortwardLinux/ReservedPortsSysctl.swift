@@ -53,8 +53,10 @@ public struct ReservedPortsSysctl: Sendable {
     ///   When `preserving` and the kept ports fit in that first chunk (about 340 scattered
     ///   ports or ranges), no port that is in both the old and the new value is ever absent.
     ///   Past that, ports of `target` outside the first chunk are absent between the first
-    ///   and second `write()` (microseconds; a kill there loses them until the next apply
-    ///   re-adds the declared ones). The kernel offers no atomic replace of a longer value.
+    ///   and second `write()` (microseconds). The kernel offers no atomic replace of a longer
+    ///   value, so `Reconciler.commit` records `preserving` in the in-flight state first: if
+    ///   the write is cut there, the next plan adds the missing foreign ports back (and the
+    ///   declared ones, as always).
     @discardableResult
     public func write(_ target: PortSet, preserving: PortSet = PortSet()) throws(SysctlError) -> PortSet {
         let encoded = ReservedPortsValue.encode(target)

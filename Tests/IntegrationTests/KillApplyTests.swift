@@ -10,13 +10,15 @@ import Testing
 @Suite(.enabled(if: Netns.available, "needs root and unshare(1) for a private network namespace"))
 struct KillApplyTests {
     /// `apply`: a strace sweep over every write() plus 60 random kills; `run`: 40 random
-    /// kills of the daemon (it never exits by itself, so no sweep).
-    @Test(arguments: [("apply", 60, 7), ("run", 40, 11)])
-    func killedCommandNeverLosesPortsAndNextApplyRepairs(command: String, kills: Int, seed: Int) throws {
+    /// kills of the daemon (it never exits by itself, so no sweep). "large": foreign
+    /// reservations of about 9 KB, past what a replace's first chunk holds; a kill may then
+    /// leave some out, and every kill is followed by an apply that must restore them.
+    @Test(arguments: [("apply", 60, 7, "small"), ("run", 40, 11, "small"), ("apply", 30, 13, "large")])
+    func killedCommandNeverLosesPortsAndNextApplyRepairs(command: String, kills: Int, seed: Int, foreign: String) throws {
         let script = Netns.packageRoot.appendingPathComponent("Tests/IntegrationTests/Support/kill_loop.py").path
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("portward-kill-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let r = try Netns.run(#"python3 "$SCRIPT" "$PORTWARD" "$WORK" \#(kills) \#(seed) \#(command)"#,
+        let r = try Netns.run(#"python3 "$SCRIPT" "$PORTWARD" "$WORK" \#(kills) \#(seed) \#(command) \#(foreign)"#,
                               env: ["SCRIPT": script, "WORK": work])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr.suffix(2000))")
         #expect(r.stdout.contains(" random=\(kills) "), "\(r.stdout)")

@@ -23,6 +23,29 @@ import Testing
         #expect(plan.state.owned == [.init(ports: "1812-1813", entry: "radius", file: "/etc/portward/ports.conf", line: 1)])
     }
 
+    /// A state saved in the middle of a write (killed before the final save): its
+    /// `pendingForeign` ports that the kernel lacks are added back as foreign, and a restored
+    /// port that is also declared stays foreign, not ours. The in-flight state of the new
+    /// plan records the old and new ownership and the foreign set.
+    @Test func interruptedWriteRestoresTheForeignPortsItDropped() {
+        let config = Configuration(entries: [Self.entry("radius", [PortRange(1812, 1813)]),
+                                             Self.entry("k", [PortRange(35357, 35357)], line: 2)])
+        let previous = ReservationState(owned: [.init(ports: "873", entry: "rsync", file: "f", line: 1)],
+                                        pendingForeign: Self.ports("5000-5010,35357"))
+        let plan = Planner.plan(configuration: config, current: Self.ports("873,5000-5005"),
+                                previous: previous, localPortRange: Self.range)
+        #expect(plan.restored == Self.ports("5006-5010,35357"))
+        #expect(plan.target == Self.ports("1812-1813,5000-5010,35357"))
+        #expect(plan.released == Self.ports("873"))
+        #expect(plan.foreign == Self.ports("5000-5010,35357"))
+        #expect(plan.owned == Self.ports("1812-1813"))
+        #expect(plan.diagnostics.first?.message ==
+            "an earlier write was interrupted after dropping 6 reserved ports of other writers; adding back 5006-5010,35357")
+        #expect(plan.inFlightState.ownedPorts == Self.ports("873,1812-1813"))
+        #expect(plan.inFlightState.pendingForeignPorts == Self.ports("5000-5010,35357"))
+        #expect(plan.state.pendingForeign == nil)
+    }
+
     /// (current, previously owned, declared) -> (target, owned)
     @Test(arguments: [
         // A port reserved by someone else before it was declared stays foreign: never ours.

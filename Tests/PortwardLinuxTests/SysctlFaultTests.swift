@@ -209,6 +209,34 @@ func configuration(_ ports: PortSet, name: String = "svc") -> Configuration {
         #expect(try StateStore(root: root.path).load().ownedPorts == Self.old)
     }
 
+    /// Foreign reservations far past 4 KB: a replace's first chunk cannot hold them all, so
+    /// a write cut after it leaves some absent. The in-flight state records them, and the
+    /// next apply adds every one back (and says so), whichever write() failed.
+    @Test(arguments: Array(2...12))
+    func cutReplaceWithLongForeignValueIsRepairedByTheNextApply(call: Int) throws {
+        let foreign = scattered(40_001, 1500, step: 2)   // about 9 KB on its own
+        let kernel = FakeReservedPorts(foreign.union(Self.old))
+        kernel.writeFaults = [call: .invalidArgument]
+        let root = TemporaryRoot()
+        root.writeState(#"{"version": 1, "owned": [{"ports": "\#(Self.old)", "entry": "old", "file": "f", "line": 1}]}"#)
+        let reconciler = Reconciler(sysctl: ReservedPortsSysctl(io: kernel), store: StateStore(root: root.path))
+        let first = try reconciler.plan(configuration(Self.new), force: true).plan
+        let failed = (try? reconciler.commit(first)) == nil
+        let dropped = foreign.subtracting(kernel.value)
+
+        kernel.writeFaults = [:]
+        let (next, warnings) = try reconciler.plan(configuration(Self.new), force: true)
+        #expect(next.restored == dropped)
+        #expect(warnings.isEmpty)
+        #expect(next.diagnostics.contains { $0.message.contains("interrupted") } == !dropped.isEmpty)
+        _ = try reconciler.commit(next)
+        #expect(kernel.value == foreign.union(Self.new))
+        let state = try StateStore(root: root.path).load()
+        #expect(state.pendingForeign == nil)
+        #expect(state.ownedPorts == Self.new)
+        if call == 6 { #expect(failed && !dropped.isEmpty, "call 6 is a later chunk of the replace: it must show the gap") }
+    }
+
     @Test func writeOfZeroBytesStallsInsteadOfLooping() {
         let kernel = FakeReservedPorts(Self.foreign)
         kernel.zeroWrites = [1]
