@@ -45,15 +45,18 @@ extension Portward {
                 throw ExitStatus.failure
             }
             let logger = Logger(label: "portward") { _ in JournalLogHandler() }
+            let reconciler = options.reconciler
             // Watch before the first load, so a file that changes while it is read or
-            // applied still wakes the loop (and is re-read) instead of being missed.
+            // applied still wakes the loop (and is re-read) instead of being missed. The
+            // runtime directory (systemd's RuntimeDirectory=) first, so that creating it for
+            // the state file is not taken for a configuration change.
             var configWatch: ConfigDirectoryWatch?
             if watchConfig {
+                try? FileContents.makeDirectories(reconciler.store.directory)
                 do { configWatch = try ConfigDirectoryWatch(root: options.root) } catch {
                     logger.warning("--watch-config: cannot watch the configuration directories (\(error)); SIGHUP still reloads")
                 }
             }
-            let reconciler = options.reconciler
             let configuration = try options.loadConfiguration()
             _ = try Reservation.apply(configuration, with: reconciler, force: force)
             let watcher = Watcher(configuration: configuration, reconciler: reconciler, logger: logger,
@@ -79,11 +82,16 @@ extension Portward {
                     logger.info("stopping; the reservation stays in place")
                     return
                 case .readable:
-                    // Let a burst of changes (a package install) settle, then reload once.
-                    usleep(200_000)
-                    configWatch?.drain()
-                    configWatch?.rearm()
-                    reload(watcher, reconciler, logger)
+                    // Events on unrelated names (the daemon's own files in /run/portward,
+                    // while /run/portward/ports.d does not exist) are read and dropped.
+                    if let watch = configWatch, watch.drain() {
+                        // Let a burst of changes (a package install) settle, then reload once,
+                        // after the watches follow any directory created or removed.
+                        usleep(200_000)
+                        _ = watch.drain()
+                        watch.rearm()
+                        reload(watcher, reconciler, logger)
+                    }
                 case .timeout:
                     break
                 }
