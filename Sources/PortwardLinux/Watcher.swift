@@ -11,6 +11,10 @@ import PortwardCore
 public final class Watcher {
     public private(set) var configuration: Configuration
     private let reconciler: Reconciler
+    /// The reconcile lock without waiting: when another portward process holds it (an
+    /// `apply` about to write), drift repair waits for the next poll instead of blocking the
+    /// loop (signals, watchdog, holder checks).
+    private let repairLock: ReconcileLock
     private let logger: Logger
     private let force: Bool
     private let procRoot: String
@@ -27,6 +31,7 @@ public final class Watcher {
                 root: String, procRoot: String = "/proc", interval: Double) {
         self.configuration = configuration
         self.reconciler = reconciler
+        repairLock = ReconcileLock(directory: reconciler.store.directory, timeout: 0)
         self.logger = logger
         self.force = force
         self.procRoot = procRoot
@@ -80,12 +85,12 @@ public final class Watcher {
         return summary != before
     }
 
-    private func checkDrift() throws {
-        let declared = configuration.declaredPorts
-        var kernel = try reconciler.sysctl.read()
-        let missing = declared.subtracting(kernel)
-        if !missing.isEmpty {
-            let repaired = try reconciler.lock.withLock { () throws -> Plan? in
+    /// Re-applies the configuration under the reconcile lock. Nil when another portward
+    /// process holds the lock (an `apply` about to write: look again next poll) or when a
+    /// safety rail refuses the plan (logged).
+    private func repairDrift() throws -> Plan? {
+        do {
+            return try repairLock.withLock { () throws -> Plan? in
                 let (plan, warnings) = try reconciler.plan(configuration, force: force)
                 for warning in warnings { logger.warning("\(warning)") }
                 if plan.isRefused {
@@ -97,6 +102,17 @@ public final class Watcher {
                 _ = try reconciler.commit(plan)
                 return plan
             }
+        } catch is ReconcileLock.Failure {
+            return nil
+        }
+    }
+
+    private func checkDrift() throws {
+        let declared = configuration.declaredPorts
+        var kernel = try reconciler.sysctl.read()
+        let missing = declared.subtracting(kernel)
+        if !missing.isEmpty {
+            let repaired = try repairDrift()
             if let plan = repaired { kernel = plan.target }
             // Nothing to write means another portward process restored the ports first.
             if let plan = repaired, !plan.isNoop {
