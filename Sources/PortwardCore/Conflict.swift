@@ -56,12 +56,13 @@ public struct Conflict: Hashable, Sendable, Codable {
         self.since = since
     }
 
-    /// `named[812] (named.service)`, or `an unknown process (uid 0)`.
+    /// `named[812] (named.service)`, or `an unknown process (uid 0)`; control characters
+    /// escaped (`escapingControlCharacters`).
     public var holderDescription: String {
         guard let holder else {
             return socketState == "TIME_WAIT" ? "a TIME_WAIT socket" : "an unknown process (uid \(socketUID))"
         }
-        return "\(holder.command)[\(holder.pid)]" + (holder.unit.map { " (\($0))" } ?? "")
+        return ("\(holder.command)[\(holder.pid)]" + (holder.unit.map { " (\($0))" } ?? "")).escapingControlCharacters
     }
 
     /// Why it is a conflict, for messages.

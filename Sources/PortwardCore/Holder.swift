@@ -24,8 +24,8 @@ public struct Holder: Hashable, Sendable, CustomStringConvertible {
         self.uid = uid
     }
 
-    /// `sshd[812] (ssh.service)`.
+    /// `sshd[812] (ssh.service)`, control characters escaped (`escapingControlCharacters`).
     public var description: String {
-        "\(command)[\(pid)]" + (unit.map { " (\($0))" } ?? "")
+        ("\(command)[\(pid)]" + (unit.map { " (\($0))" } ?? "")).escapingControlCharacters
     }
 }

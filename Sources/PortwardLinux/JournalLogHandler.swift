@@ -39,9 +39,10 @@ public struct JournalLogHandler: LogHandler {
             }
             if Self.send(lines) >= 0 { return }
         }
-        var line = "\(identifier)[\(getpid())]: \(event.level): \(event.message)"
+        // One line whatever the values hold (a holder's process name is chosen by its owner).
+        var line = "\(identifier)[\(getpid())]: \(event.level): \("\(event.message)".escapingControlCharacters)"
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-            line += " \(Self.fieldName(key))=\(value)"
+            line += " \(Self.fieldName(key))=\("\(value)".escapingControlCharacters)"
         }
         line += "\n"
         let bytes = Array(line.utf8)

@@ -40,7 +40,7 @@ enum StatusTable {
     static func describe(_ finding: SocketFinding) -> String {
         if finding.holders.isEmpty { return "an unknown process (uid \(finding.socket.uid))" }
         return finding.holders.map { h in
-            "\(h.command)[\(h.pid)]" + (h.unit.map { " \($0)" } ?? "") + " uid=\(h.uid)"
+            ("\(h.command)[\(h.pid)]" + (h.unit.map { " \($0)" } ?? "")).escapingControlCharacters + " uid=\(h.uid)"
         }.joined(separator: ", ")
     }
 }

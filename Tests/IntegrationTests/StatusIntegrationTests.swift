@@ -63,6 +63,27 @@ struct StatusIntegrationTests {
         #expect(r.stdout.contains("python3[\(pids[0])]"), "the table names it too: \(r.stdout)")
     }
 
+    /// A holder that names itself with a newline and a terminal escape sequence: the table
+    /// and the conflict line show them escaped, on one line; `--json` keeps the real name.
+    @Test func holderNamesCannotInjectLinesOrEscapes() throws {
+        let root = try Netns.makeRoot(["etc/portward/ports.conf": "radius 41812 udp unit:freeradius.service\n"])
+        let r = try Netns.run("""
+            "$PORTWARD" apply --root "$ROOT" -q
+            python3 "$PROBE" hold udp 41812 $'name=x\\n\\e[31mZ' > "$ROOT/holder.out" &
+            HOLDER=$!
+            for _ in $(seq 600); do grep -q ready "$ROOT/holder.out" && break; sleep 0.05; done
+            "$PORTWARD" status --root "$ROOT" || true
+            "$PORTWARD" status --root "$ROOT" --json > "$ROOT/status.json" || true
+            kill $HOLDER
+            """, env: ["ROOT": root, "PROBE": Self.probe])
+        #expect(!r.stdout.contains("\u{1B}"), "\(r.stdout)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("radius") && $0.contains("x\\x0a\\x1b[31mZ[") }, "\(r.stdout)")
+        #expect(lines.contains { $0.hasPrefix("conflict: 41812/udp") && $0.contains("x\\x0a\\x1b[31mZ[") }, "\(r.stdout)")
+        let json = try String(contentsOfFile: root + "/status.json", encoding: .utf8)
+        #expect(json.contains(#""command" : "x\n\u001b[31mZ""#) || json.contains(#""command":"x\n\u001b[31mZ""#), "\(json)")
+    }
+
     @Test func unreservedPortsAreReported() throws {
         let root = try Netns.makeRoot(["etc/portward/ports.conf": "svc 40000-40001 tcp\n"])
         let r = try Netns.run("""

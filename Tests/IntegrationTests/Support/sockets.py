@@ -67,6 +67,10 @@ def notify(path):
                 print(line, flush=True)
 
 cmd = sys.argv[1]
+if len(sys.argv) > 4 and sys.argv[4].startswith("name="):
+    # Any user can name their process so (prctl PR_SET_NAME; the kernel keeps 15 bytes).
+    import ctypes
+    ctypes.CDLL(None).prctl(15, ctypes.c_char_p(sys.argv[4][5:].encode("latin-1")), 0, 0, 0)
 if cmd == "hammer": hammer(int(sys.argv[2]), int(sys.argv[3]))
 elif cmd == "bind": bind(sys.argv[2], int(sys.argv[3]))
 elif cmd == "hold": bind(sys.argv[2], int(sys.argv[3]), hold=True)
