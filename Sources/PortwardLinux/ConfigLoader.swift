@@ -42,6 +42,9 @@ public struct ConfigLoader: Sendable {
         public let configuration: Configuration
         /// I/O errors, then each file's parse errors, then cross-file errors with notes.
         public let diagnostics: [Diagnostic]
+        /// The I/O errors alone: files and directories that could not be listed or read
+        /// (what `cat-config` cannot show).
+        public let readErrors: [Diagnostic]
         /// The files read, in reading order (main file first when present and not a mask).
         public let files: [File]
         /// The drop-in resolution (with root-prefixed paths): effective files, masks and
@@ -94,10 +97,14 @@ public struct ConfigLoader: Sendable {
         var candidates: [DropIn.Candidate] = []
         for directory in directories {
             switch Self.list(directory) {
-            case .success(let names):
-                for name in names where DropIn.isConfigName(name) {
+            case .success(let listing):
+                for name in listing.names where DropIn.isConfigName(name) {
                     let path = ConfigSearchPath.join(directory, name)
                     candidates.append(DropIn.Candidate(directory: directory, name: name, isMask: Self.isMask(path)))
+                }
+                // Paths are Strings here: such a name cannot be opened (nor shown) faithfully.
+                for name in listing.invalidNames where DropIn.isConfigName(name) {
+                    diagnostics.append(.error("cannot read \(ConfigSearchPath.join(directory, name)): the file name is not valid UTF-8; rename the file"))
                 }
             case .failure(let failure):
                 diagnostics.append(.error("cannot read directory \(directory): \(failure.reason)"))
@@ -119,7 +126,7 @@ public struct ConfigLoader: Sendable {
         }
         let merged = Configuration.merge(parsed)
         return Result(configuration: merged.configuration, diagnostics: diagnostics + merged.diagnostics,
-                      files: files, dropIns: dropIns)
+                      readErrors: diagnostics, files: files, dropIns: dropIns)
     }
 
     /// An I/O failure, as a message.
@@ -128,26 +135,28 @@ public struct ConfigLoader: Sendable {
         init(_ reason: String) { self.reason = reason }
     }
 
-    /// The names in `directory` (without `.` and `..`); an empty list when it does not
-    /// exist.
-    static func list(_ directory: String) -> Swift.Result<[String], Failure> {
+    /// The names in `directory` (without `.` and `..`), and apart the names that are not
+    /// valid UTF-8 (bytes >= 0x80 of them written `\xNN`); empty when it does not exist.
+    static func list(_ directory: String) -> Swift.Result<(names: [String], invalidNames: [String]), Failure> {
         guard let dir = opendir(directory) else {
-            return errno == ENOENT ? .success([]) : .failure(Failure(describe(errno)))
+            return errno == ENOENT ? .success(([], [])) : .failure(Failure(describe(errno)))
         }
         defer { closedir(dir) }
-        var names: [String] = []
+        var names: [String] = [], invalid: [String] = []
         while true {
             errno = 0
             guard let entry = readdir(dir) else {
                 if errno != 0 { return .failure(Failure(describe(errno))) }
                 break
             }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if let name = String(validating: bytes, as: UTF8.self) {
+                if name != ".", name != ".." { names.append(name) }
+            } else {
+                invalid.append(bytes.map { $0 < 0x80 ? String(UnicodeScalar($0)) : "\\x" + String($0, radix: 16) }.joined().escapingControlCharacters)
             }
-            if name != ".", name != ".." { names.append(name) }
         }
-        return .success(names)
+        return .success((names, invalid))
     }
 
     /// systemd's mask test (`null_or_empty()`): a symlink to /dev/null, or (following

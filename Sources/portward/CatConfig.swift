@@ -6,13 +6,15 @@ extension Portward {
         static let configuration = CommandConfiguration(
             commandName: "cat-config",
             abstract: "Print the effective configuration files, each preceded by its path.",
-            discussion: "Like systemd-sysctl --cat-config: the main file, then the drop-ins in the order they are read; masked and overridden drop-ins are listed as comments.")
+            discussion: "Like systemd-sysctl --cat-config: the main file, then the drop-ins in the order they are read; masked and overridden drop-ins are listed as comments. A file that cannot be read is reported on stderr and makes the exit status 2; errors inside the files are not checked here (see check).")
 
         @OptionGroup var options: CommonOptions
 
         func run() throws {
             let loaded = ConfigLoader(root: options.root).load()
             print(loaded.catConfig, terminator: "")
+            Console.report(loaded.readErrors)
+            if !loaded.readErrors.isEmpty { throw ExitStatus.configurationError }
         }
     }
 }

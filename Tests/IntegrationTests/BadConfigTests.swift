@@ -48,6 +48,19 @@ import Testing
         #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack dump"))
     }
 
+    /// `cat-config` shows what it can read and reports, with exit status 2, the files it
+    /// cannot read; errors inside files are `check`'s business (exit 0 here).
+    @Test(arguments: [("fifo-as-conf", 2), ("directory-as-conf", 2), ("dangling-symlink", 2),
+                      ("main-file-is-directory", 2), ("non-utf8-file-name", 2), ("octal-port", 0), ("duplicate-names", 0)])
+    func catConfigReportsWhatItCannotRead(_ name: String, _ status: Int32) throws {
+        let root = try Self.materialize(name)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let result = try Self.runPortward(["cat-config", "--root", root])
+        #expect(result.status == status, "\(name): \(result.stderr)")
+        #expect(status == 0 ? result.stderr.isEmpty : result.stderr.contains("error: cannot read \(root)/"), "\(result.stderr)")
+        if status != 0 { #expect(result.stderr.split(separator: "\n").count == 1, "one error per unreadable file") }
+    }
+
     /// For a representative subset, `apply` in a private network namespace refuses (exit 2),
     /// leaves the kernel value exactly as it was and writes no state file.
     @Test(.enabled(if: Netns.available, "needs root and unshare(1) for a private network namespace"),
@@ -120,6 +133,14 @@ import Testing
             let path = dropIns + "/50-secret.conf"
             #expect(fm.createFile(atPath: path, contents: Data("secret 40001 tcp\n".utf8)))
             #expect(chmod(path, 0) == 0)
+        case "non-utf8-file-name":
+            // A drop-in named "50-x\xff.conf": not valid UTF-8 (git cannot keep it portably).
+            try ensureDropIns()
+            let path = Array((dropIns + "/50-x").utf8) + [0xFF] + Array(".conf".utf8) + [0]
+            let fd = path.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_WRONLY | O_CREAT, 0o644) }
+            #expect(fd >= 0)
+            _ = "x 40001 tcp\n".withCString { write(fd, $0, 12) }
+            close(fd)
         case "dev-null-mask":
             try ensureDropIns()
             try fm.createSymbolicLink(atPath: dropIns + "/50-broken.conf", withDestinationPath: "/dev/null")
