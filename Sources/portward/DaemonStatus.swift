@@ -27,6 +27,28 @@ struct DaemonStatus {
         return text
     }
 
+    /// Sends SIGHUP to the running daemon, so that it reloads the configuration. Only to a
+    /// pid that is still a `portward run` (`/proc/PID/comm` and `cmdline`): a stale view's
+    /// pid may now belong to another program, for which SIGHUP could be fatal. Returns what
+    /// what happened, or nil when no daemon runs.
+    func askToReload() -> ReloadRequest? {
+        guard let view, isRunning, Self.isPortwardRun(view.pid) else { return nil }
+        if kill(view.pid, SIGHUP) == 0 { return .sent(pid: view.pid) }
+        return .failed(pid: view.pid, reason: String(cString: strerror(errno)))
+    }
+
+    enum ReloadRequest {
+        case sent(pid: Int32)
+        case failed(pid: Int32, reason: String)
+    }
+
+    private static func isPortwardRun(_ pid: Int32) -> Bool {
+        guard let comm = try? FileContents.read("/proc/\(pid)/comm"),
+              String(decoding: comm, as: UTF8.self) == "portward\n",
+              let cmdline = try? FileContents.read("/proc/\(pid)/cmdline") else { return false }
+        return cmdline.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "run" }
+    }
+
     /// Sockets whose holders we could not read get the daemon's attribution (same inode).
     func attribute(_ sockets: [HeldSocket]) -> [HeldSocket] {
         guard let view, isRunning, !view.holders.isEmpty else { return sockets }

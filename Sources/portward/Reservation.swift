@@ -5,10 +5,14 @@ import PortwardLinux
 /// Plan + commit with the CLI's error reporting; shared by apply and run.
 enum Reservation {
     /// Throws an `ExitCode` after printing the reason: refused plan, kernel or state errors.
-    static func apply(_ configuration: Configuration, with reconciler: Reconciler, force: Bool) throws -> Plan {
+    /// `whileLocked` runs after a successful commit, still holding the reconcile lock.
+    static func apply(_ configuration: Configuration, with reconciler: Reconciler, force: Bool,
+                      whileLocked: (Plan) -> Void = { _ in }) throws -> Plan {
         do {
             return try reconciler.lock.withLock { () throws -> Plan in
-                try planAndCommit(configuration, with: reconciler, force: force)
+                let plan = try planAndCommit(configuration, with: reconciler, force: force)
+                whileLocked(plan)
+                return plan
             }
         } catch let error as ReconcileLock.Failure {
             Console.error("\(error)")

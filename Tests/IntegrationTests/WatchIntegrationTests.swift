@@ -162,6 +162,24 @@ struct WatchIntegrationTests {
         #expect(r.stdout == "polls=20\nwhile-locked: repairs=0 failures=0 value=5000\nreleased: value=5000,41812\n", "\(r.stdout)")
     }
 
+    /// `apply` with an edited configuration while the daemon runs: the daemon is told to
+    /// reload (SIGHUP) before apply releases the lock, so it adopts the new configuration
+    /// instead of undoing it as drift.
+    @Test func applyWhileTheDaemonRunsMakesItReload() throws {
+        let root = try Netns.makeRoot(["etc/portward/ports.conf": "a 40000 tcp\nb 40001 tcp\n"])
+        let r = try Netns.run(Self.prologue + """
+            printf 'a 40000 tcp\\nc 40002 tcp\\n' > "$ROOT/etc/portward/ports.conf"
+            "$PORTWARD" apply --root "$ROOT"
+            wait_log 'reloaded:'
+            sleep 0.5     # five more polls
+            echo "value=$(cat "$KEY") drift=$(grep -c 'a6ef985732c844b184124b10740eeb80' "$ROOT/daemon.log" || true)"
+            kill -TERM $DAEMON; wait $DAEMON
+            """, env: ["ROOT": root])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("asked the running daemon (pid "), "\(r.stdout)")
+        #expect(r.stdout.hasSuffix("value=40000,40002 drift=0\n"), "\(r.stdout)")
+    }
+
     @Test func reloadFailureIsReportedAndKeepsTheReservation() throws {
         let root = try Netns.makeRoot(["etc/portward/ports.conf": "a 40000 tcp\n"])
         let r = try Netns.run(Self.prologue + """
