@@ -22,9 +22,11 @@ public enum FileContents {
         return result
     }
 
-    /// Writes `bytes` to a temporary file next to `path`, fsyncs it, and renames it over
+    /// Writes `bytes` to a temporary file next to `path` (`path.tmp.PID`) and renames it over
     /// `path` (readers see the old or the new content, never a mix). Creates the parent
-    /// directory (mode 0755) if missing. The file gets mode 0644.
+    /// directory (mode 0755) if missing. The file gets mode 0644. No fsync: the files live
+    /// in /run (tmpfs), which a power loss empties anyway, as it resets the kernel value.
+    /// A process killed between open and rename leaves its `path.tmp.PID` behind.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(Errno) {
         let parent = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !parent.isEmpty { try makeDirectories(parent) }
