@@ -30,7 +30,7 @@ struct DaemonStatus {
     /// Sends SIGHUP to the running daemon, so that it reloads the configuration. Only to a
     /// pid that is still a `portward run` (`/proc/PID/comm` and `cmdline`): a stale view's
     /// pid may now belong to another program, for which SIGHUP could be fatal. Returns what
-    /// what happened, or nil when no daemon runs.
+    /// happened, or nil when no daemon runs.
     func askToReload() -> ReloadRequest? {
         guard let view, isRunning, Self.isPortwardRun(view.pid) else { return nil }
         if kill(view.pid, SIGHUP) == 0 { return .sent(pid: view.pid) }
