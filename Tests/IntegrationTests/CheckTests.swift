@@ -1,0 +1,25 @@
+import Foundation
+import Testing
+
+/// `portward check` on valid configurations: advisory warnings, exit status 0.
+@Suite struct CheckTests {
+    /// Owners the host does not have (yet) are warned about at their entry's line, and
+    /// owners it has are not.
+    @Test func unknownOwnersAreWarnings() throws {
+        let root = try Netns.makeRoot(["etc/portward/ports.conf": """
+            k 40000 tcp user:portward-no-such-user
+            r 40001 tcp exe:/usr/bin/portward-no-such-exe
+            u 40002 tcp user:root
+            e 40003 tcp exe:/bin/sh
+            """, "bin/sh": ""])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let r = try BadConfigTests.runPortward(["check", "--root", root])
+        #expect(r.status == 0, "\(r.stderr)")
+        let owners = r.stderr.split(separator: "\n").filter { $0.contains("does not exist") }
+            .map { $0.replacingOccurrences(of: root, with: "ROOT") }
+        #expect(owners == [
+            "ROOT/etc/portward/ports.conf:1:1: warning: k: user 'portward-no-such-user' does not exist on this host; until it does, any holder of the port is reported as the wrong owner",
+            "ROOT/etc/portward/ports.conf:2:1: warning: r: /usr/bin/portward-no-such-exe does not exist; until it does, any holder of the port is reported as the wrong owner",
+        ], "\(r.stderr)")
+    }
+}
