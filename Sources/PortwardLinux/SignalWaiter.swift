@@ -30,6 +30,13 @@ public final class SignalWaiter {
 
     deinit { close(fd) }
 
+    /// Whether `signal` (one of the blocked signals) has arrived and not been read yet
+    /// (sigpending(2)).
+    public func isPending(_ signal: Int32) -> Bool {
+        var set = sigset_t()
+        return sigpending(&set) == 0 && sigismember(&set, signal) == 1
+    }
+
     /// Waits up to `timeoutMilliseconds` (-1: forever) for one of the signals or for
     /// `extraDescriptor` to become readable. Signals win when both are ready.
     public func wait(timeoutMilliseconds: Int32, extraDescriptor: Int32? = nil) -> Wakeup {

@@ -15,6 +15,10 @@ public final class Watcher {
     /// `apply` about to write), drift repair waits for the next poll instead of blocking the
     /// loop (signals, watchdog, holder checks).
     private let repairLock: ReconcileLock
+    /// Asked under the lock before a drift repair: true when a reload is already pending
+    /// (`apply` sends SIGHUP while it holds the lock), so the ports "missing" from the old
+    /// configuration are the new configuration's doing, not drift. Set by the daemon loop.
+    public var reloadPending: () -> Bool = { false }
     private let logger: Logger
     private let force: Bool
     private let procRoot: String
@@ -86,11 +90,12 @@ public final class Watcher {
     }
 
     /// Re-applies the configuration under the reconcile lock. Nil when another portward
-    /// process holds the lock (an `apply` about to write: look again next poll) or when a
-    /// safety rail refuses the plan (logged).
+    /// process holds the lock (an `apply` about to write: look again next poll), when a
+    /// reload is pending, or when a safety rail refuses the plan (logged).
     private func repairDrift() throws -> Plan? {
         do {
             return try repairLock.withLock { () throws -> Plan? in
+                if reloadPending() { return nil }
                 let (plan, warnings) = try reconciler.plan(configuration, force: force)
                 for warning in warnings { logger.warning("\(warning)") }
                 if plan.isRefused {

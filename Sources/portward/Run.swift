@@ -61,6 +61,7 @@ extension Portward {
             _ = try Reservation.apply(configuration, with: reconciler, force: force)
             let watcher = Watcher(configuration: configuration, reconciler: reconciler, logger: logger,
                                   force: force, root: options.root, procRoot: procfs, interval: interval.seconds)
+            watcher.reloadPending = { signals.isPending(SIGHUP) }
             watcher.report(WatchEvent(.applied, .info, "applied: \(watcher.summary)",
                                       fields: ["PORTWARD_PORT": configuration.declaredPorts.description]))
             // READY first: the boot path waits for it, not for the first holder scan.

@@ -180,6 +180,27 @@ struct WatchIntegrationTests {
         #expect(r.stdout.hasSuffix("value=40000,40002 drift=0\n"), "\(r.stdout)")
     }
 
+    /// Stress: 100 applies alternating two configurations while the daemon polls every
+    /// 10 ms. A poll that saw apply's value and repaired with the old configuration before
+    /// handling the SIGHUP would undo apply and log drift; a pending reload must win.
+    @Test func applyInALoopNeverCountsAsDrift() throws {
+        let root = try Netns.makeRoot(["etc/portward/ports.conf": "a 40000 tcp\n"])
+        let r = try Netns.run("""
+            "$PORTWARD" run --root "$ROOT" --interval 10ms 2>"$ROOT/daemon.log" &
+            DAEMON=$!
+            trap 'kill $DAEMON 2>/dev/null || true' EXIT
+            for _ in $(seq 600); do grep -q 'applied:' "$ROOT/daemon.log" && break; sleep 0.05; done
+            for i in $(seq 100); do
+                if [ $((i % 2)) = 0 ]; then echo 'a 40000 tcp'; else echo 'b 40010 tcp'; fi > "$ROOT/etc/portward/ports.conf"
+                "$PORTWARD" apply --root "$ROOT" -q
+            done
+            sleep 0.5     # the last reload (SIGHUPs sent close together may arrive as one)
+            echo "reloaded=$(grep -q 'reloaded:' "$ROOT/daemon.log" && echo yes) drift=$(grep -c 'a6ef985732c844b184124b10740eeb80' "$ROOT/daemon.log" || true) value=$(cat "$KEY")"
+            kill -TERM $DAEMON; wait $DAEMON
+            """, env: ["ROOT": root])
+        #expect(r.stdout == "reloaded=yes drift=0 value=40000\n", "\(r.stdout) \(r.stderr)")
+    }
+
     @Test func reloadFailureIsReportedAndKeepsTheReservation() throws {
         let root = try Netns.makeRoot(["etc/portward/ports.conf": "a 40000 tcp\n"])
         let r = try Netns.run(Self.prologue + """
