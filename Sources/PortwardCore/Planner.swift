@@ -43,7 +43,9 @@ public enum Planner {
                         at: entry.location))
                 }
             }
-            let added = target.subtracting(current)
+            // Ports portward itself adds: not the other writers' ports an interrupted write
+            // dropped (putting those back restores their choice, it does not starve anyone).
+            let added = target.subtracting(present)
             let covered = target.intersection(ephemeral).count
             if !added.intersection(ephemeral).isEmpty, covered * 2 > range.count {
                 let message = "the reservation would cover \(covered) of the \(range.count) ephemeral ports in ip_local_port_range \(range.lower)-\(range.upper) (more than half): outbound connections would starve"

@@ -46,6 +46,20 @@ import Testing
         #expect(plan.state.pendingForeign == nil)
     }
 
+    /// Other writers already cover more than half of the ephemeral range, and an interrupted
+    /// write dropped some of their ports: putting them back is not "adding" for the safety
+    /// rail, so no --force is needed (portward's own ports are outside the range).
+    @Test func restoringForeignPortsDoesNotTripTheSafetyRail() {
+        let foreign = PortSet(ranges: [PortRange(32768, 50000)])
+        let config = Configuration(entries: [Self.entry("svc", [PortRange(20000, 20000)])])
+        let previous = ReservationState(pendingForeign: foreign)
+        let plan = Planner.plan(configuration: config, current: PortSet(ranges: [PortRange(32768, 40000)]),
+                                previous: previous, localPortRange: Self.range)
+        #expect(plan.restored == PortSet(ranges: [PortRange(40001, 50000)]))
+        #expect(!plan.isRefused, "\(plan.diagnostics)")
+        #expect(plan.target == foreign.union(PortSet([20000])))
+    }
+
     /// (current, previously owned, declared) -> (target, owned)
     @Test(arguments: [
         // A port reserved by someone else before it was declared stays foreign: never ours.
