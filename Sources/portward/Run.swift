@@ -46,6 +46,19 @@ extension Portward {
             }
             let logger = Logger(label: "portward") { _ in JournalLogHandler() }
             let reconciler = options.reconciler
+            // One daemon per root, the lock held until this function returns.
+            var instance: DaemonLock?
+            do { instance = try DaemonLock(directory: reconciler.store.directory) } catch {
+                switch error {
+                case .held:
+                    Console.error("\(error)")
+                    throw ExitStatus.failure
+                case .unavailable:
+                    // No writable /run: the apply below reports the same cause.
+                    logger.warning("\(error); not guarding against a second daemon")
+                }
+            }
+            defer { withExtendedLifetime(instance) {} }
             // Watch before the first load, so a file that changes while it is read or
             // applied still wakes the loop (and is re-read) instead of being missed. The
             // runtime directory (systemd's RuntimeDirectory=) first, so that creating it for
