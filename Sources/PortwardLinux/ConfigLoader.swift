@@ -65,13 +65,15 @@ public struct ConfigLoader: Sendable {
             var out = ""
             for (i, file) in files.enumerated() {
                 if i > 0 { out += "\n" }
-                out += "# \(file.path)\n"
+                out += "# \(file.path.escapingControlCharacters)\n"
                 let text = file.text
                 out += text
                 if !text.isEmpty, !text.hasSuffix("\n") { out += "\n" }
             }
-            var notes = dropIns.masks.map { "# \($0.path): mask\n" }
-            notes += dropIns.shadowed.map { "# \($0.candidate.path): \($0.by.isMask ? "masked" : "overridden") by \($0.by.path)\n" }
+            var notes = dropIns.masks.map { "# \($0.path.escapingControlCharacters): mask\n" }
+            notes += dropIns.shadowed.map {
+                "# \($0.candidate.path.escapingControlCharacters): \($0.by.isMask ? "masked" : "overridden") by \($0.by.path.escapingControlCharacters)\n"
+            }
             if !notes.isEmpty {
                 if !out.isEmpty { out += "\n" }
                 out += notes.joined()

@@ -8,10 +8,11 @@ enum Console {
         writeStandardError("portward: \(message)\n")
     }
 
-    /// Prints diagnostics as `FILE:LINE:COLUMN: severity: message`, one per line.
+    /// Prints diagnostics as `FILE:LINE:COLUMN: severity: message`, one per line (control
+    /// characters, e.g. in a drop-in's file name, written as `\xNN`).
     static func report(_ diagnostics: [Diagnostic]) {
         guard !diagnostics.isEmpty else { return }
-        writeStandardError(diagnostics.map { "\($0)\n" }.joined())
+        writeStandardError(diagnostics.map { "\($0)".escapingControlCharacters + "\n" }.joined())
     }
 
     private static func writeStandardError(_ text: String) {

@@ -14,7 +14,7 @@ enum StatusTable {
             let why = finding.verdict == .ephemeralGrab
                 ? "taken as the local port of a \(finding.socket.state) connection to \(finding.socket.remoteAddress):\(finding.socket.remotePort) (an ephemeral grab)"
                 : "held by \(describe(finding)), not by \(row.entry.owner)"
-            text += "conflict: \(finding.socket.localPort)/\(row.transport.rawValue) (\(row.entry.name), \(row.entry.location.file):\(row.entry.location.line)) \(why)\n"
+            text += "conflict: \(finding.socket.localPort)/\(row.transport.rawValue) (\(row.entry.name), \(row.entry.location.file.escapingControlCharacters):\(row.entry.location.line)) \(why)\n"
         }
         for row in rows where !row.unreserved.isEmpty {
             text += "unreserved: \(row.unreserved)/\(row.transport.rawValue) (\(row.entry.name)) is not in net.ipv4.ip_local_reserved_ports; run portward apply\n"

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 
-/// `portward check` on valid configurations: advisory warnings, exit status 0.
+/// `portward check` and `cat-config` on valid configurations: advisory warnings, output
+/// that stays one line per item, exit status 0.
 @Suite struct CheckTests {
     /// Owners the host does not have (yet) are warned about at their entry's line, and
     /// owners it has are not.
@@ -21,5 +22,15 @@ import Testing
             "ROOT/etc/portward/ports.conf:1:1: warning: k: user 'portward-no-such-user' does not exist on this host; until it does, any holder of the port is reported as the wrong owner",
             "ROOT/etc/portward/ports.conf:2:1: warning: r: /usr/bin/portward-no-such-exe does not exist; until it does, any holder of the port is reported as the wrong owner",
         ], "\(r.stderr)")
+    }
+
+    /// A drop-in named with an escape sequence and a newline: cat-config's `# PATH` header
+    /// shows them as `\xNN`, on one line.
+    @Test func catConfigHeadersAreOneLine() throws {
+        let root = try Netns.makeRoot(["etc/portward/ports.d/a\u{1B}[31m\nb.conf": "a 40000 tcp\n"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let r = try BadConfigTests.runPortward(["cat-config", "--root", root])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "# \(root)/etc/portward/ports.d/a\\x1b[31m\\x0ab.conf\na 40000 tcp\n", "\(r.stdout)")
     }
 }
