@@ -31,10 +31,13 @@ public enum ConfigWatchTargets {
     /// The directories to watch: for each of `directories` (absolute, already under `root`),
     /// the directory itself when `isDirectory` says it exists (`.everything`), else its
     /// nearest existing ancestor, no higher than `root`, interested in the next component's
-    /// name. A directory whose whole path up to `root` is missing contributes nothing.
-    /// Paths are plain strings: "/a/b" (no trailing slash, no `.` or `..`).
+    /// name. A directory whose whole path up to `root` is missing contributes nothing. When
+    /// `isSymbolicLink` says an existing directory is reached through a symbolic link (its
+    /// last component), its parent is also watched for that name, so re-pointing the link
+    /// (`ln -sfn`) is seen. Paths are plain strings: "/a/b" (no trailing slash, no `.`, `..`).
     public static func resolve(_ directories: [String], root: String,
-                               isDirectory: (String) -> Bool) -> [String: Interest] {
+                               isDirectory: (String) -> Bool,
+                               isSymbolicLink: (String) -> Bool = { _ in false }) -> [String: Interest] {
         let top = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         var result: [String: Interest] = [:]
         for directory in directories {
@@ -51,6 +54,11 @@ public enum ConfigWatchTargets {
             guard !path.isEmpty else { continue }
             let interest: Interest = next.map { .names([$0]) } ?? .everything
             result[path] = result[path].map { $0.merged(with: interest) } ?? interest
+            if next == nil, path != top, isSymbolicLink(path), let slash = path.lastIndex(of: "/") {
+                let parent = slash == path.startIndex ? "/" : String(path[..<slash])
+                let link: Interest = .names([String(path[path.index(after: slash)...])])
+                result[parent] = result[parent].map { $0.merged(with: link) } ?? link
+            }
         }
         return result
     }

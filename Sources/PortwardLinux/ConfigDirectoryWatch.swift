@@ -16,7 +16,7 @@ public final class ConfigDirectoryWatch {
 
     private static let contentEvents = UInt32(IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO
                                               | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
-    private static let appearEvents = UInt32(IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
+    private static let appearEvents = UInt32(IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF)
 
     /// Opens an inotify instance and sets up the watches. Throws the errno of inotify_init1.
     public init(root: String = "/") throws(Errno) {
@@ -40,10 +40,13 @@ public final class ConfigDirectoryWatch {
     public func rearm() {
         let parent = String(ConfigSearchPath.mainFile[..<ConfigSearchPath.mainFile.lastIndex(of: "/")!])
         let directories = ([parent] + ConfigSearchPath.dropInDirectories).map { RootedPath.join(root, $0) }
-        let wanted = ConfigWatchTargets.resolve(directories, root: root) { path in
+        let wanted = ConfigWatchTargets.resolve(directories, root: root, isDirectory: { path in
             var info = stat()
             return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-        }
+        }, isSymbolicLink: { path in
+            var info = stat()
+            return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK
+        })
         for (wd, watch) in watches where wanted[watch.path] == nil {
             inotify_rm_watch(descriptor, wd)
             watches[wd] = nil

@@ -258,9 +258,16 @@ struct WatchIntegrationTests {
             echo 'd 40003 tcp' > "$ROOT/etc/portward/ports.d/30-d.conf"
             wait_value 40000,40002-40003
             echo "recreated=$(cat "$KEY")"
+            ln -s "$ROOT/d1" "$ROOT/run/portward/ports.d.new"; mkdir "$ROOT/d1" "$ROOT/d2"
+            echo 'e 40004 tcp' > "$ROOT/d1/40-e.conf"; echo 'e 40005 tcp' > "$ROOT/d2/40-e.conf"
+            rm -rf "$ROOT/run/portward/ports.d"; mv -T "$ROOT/run/portward/ports.d.new" "$ROOT/run/portward/ports.d"
+            wait_value 40000,40003-40004
+            ln -sfn "$ROOT/d2" "$ROOT/run/portward/ports.d"
+            wait_value 40000,40003,40005
+            echo "relinked=$(cat "$KEY")"
             kill -TERM $DAEMON; wait $DAEMON
             cat "$ROOT/daemon.log" >&2     # shown when the test fails
             """, env: ["ROOT": root])
-        #expect(r.stdout == "reloads=0\nrun=40000-40002\nrecreated=40000,40002-40003\n", "\(r.stdout) \(r.stderr)")
+        #expect(r.stdout == "reloads=0\nrun=40000-40002\nrecreated=40000,40002-40003\nrelinked=40000,40003,40005\n", "\(r.stdout) \(r.stderr)")
     }
 }

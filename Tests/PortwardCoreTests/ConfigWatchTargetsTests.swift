@@ -32,6 +32,16 @@ import PortwardCore
         #expect(watched["/r/run/portward"]?.covers("daemon.json") == false)
     }
 
+    /// A configuration directory that is a symbolic link: watched (through the link) for
+    /// everything, and its parent for the link's name, so re-pointing the link is seen.
+    @Test func symbolicLinksAlsoWatchTheirParent() {
+        let watched = ConfigWatchTargets.resolve(["/r/etc/portward", "/r/run/portward/ports.d"], root: "/r",
+                                                 isDirectory: { _ in true },
+                                                 isSymbolicLink: { $0 == "/r/run/portward/ports.d" })
+        #expect(watched == ["/r/etc/portward": .everything, "/r/run/portward/ports.d": .everything,
+                            "/r/run/portward": .names(["ports.d"])])
+    }
+
     @Test func neverAboveTheRoot() {
         #expect(resolve(existing: ["/", "/r"]) == ["/r": .names(["etc", "run", "usr"])])
         #expect(resolve(existing: ["/"]).isEmpty)
