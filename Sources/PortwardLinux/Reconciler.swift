@@ -33,6 +33,9 @@ public struct Reconciler: Sendable {
             warnings.append(.warning(error.description))
             previous = ReservationState()
         }
+        if let pending = previous.pendingForeign, (try? ReservedPortsValue.decode(pending)) == nil {
+            warnings.append(.warning("ignoring the damaged pendingForeign of state file \(store.path); no other writer's port is added back"))
+        }
         let plan = Planner.plan(configuration: configuration, current: current, previous: previous,
                                 localPortRange: sysctl.readLocalPortRange(), force: force)
         return (plan, warnings)

@@ -28,7 +28,7 @@ extension Portward {
         @Flag(help: "Apply even when the reservation would cover more than half of ip_local_port_range.")
         var force = false
 
-        @Option(help: ArgumentHelp("Seconds between checks; fractions allowed (0.5), or a suffix: 500ms, 2s.", valueName: "DURATION"))
+        @Option(help: ArgumentHelp("Seconds between checks; fractions allowed (0.5), or a suffix: 500ms, 2s; from 10ms to 1 day.", valueName: "DURATION"))
         var interval: Interval = Interval(seconds: 1)
 
         @Flag(help: "Also reload when files change in the configuration directories (inotify).")

@@ -8,6 +8,7 @@ import PortwardCore
         ("x\ny\tz\r", "x\\x0ay\\x09z\\x0d"),
         ("del\u{7F}c1\u{85}", "del\\x7fc1\\x85"),
         ("nul\u{0}", "nul\\x00"),
+        ("abc\u{202E}gpj.exe\u{2066}", "abc\\u{202e}gpj.exe\\u{2066}"),
         // Not control characters: kept as they are.
         ("systemd-fsck@dev-disk-by\\x2duuid.service", "systemd-fsck@dev-disk-by\\x2duuid.service"),
         ("\u{FFFD}é名", "\u{FFFD}é名"),

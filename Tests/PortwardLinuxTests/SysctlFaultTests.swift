@@ -332,6 +332,7 @@ func configuration(_ ports: PortSet, name: String = "svc") -> Configuration {
         ("version 0", "{\"version\": 0, \"owned\": []}"),
         ("newer", "{\"version\": 2, \"owned\": [], \"future\": true}"),
         ("damaged record", "{\"version\": 1, \"owned\": [{\"ports\": \"010,x\", \"entry\": \"a\", \"file\": \"f\", \"line\": 1}]}"),
+        ("damaged pendingForeign", "{\"version\": 1, \"owned\": [], \"pendingForeign\": \"040002,abc\"}"),
     ] as [(String, String?)])
     func damagedStateLosesNothing(_ kind: String, _ content: String?) throws {
         // The kernel holds 5000 (added by portward before, but the state no longer says so)
@@ -347,6 +348,7 @@ func configuration(_ ports: PortSet, name: String = "svc") -> Configuration {
             #expect(warnings.count == 1, "\(kind)")
             #expect(warnings.first?.message.contains(root.statePath) == true, "\(warnings)")
         }
+        #expect(plan.restored.isEmpty)
         // Unknown ownership: every port in the kernel is kept.
         #expect(plan.released.isEmpty)
         #expect(plan.target == Self.foreign.union(PortSet([5000, 1812])))
