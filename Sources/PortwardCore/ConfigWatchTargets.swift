@@ -12,7 +12,7 @@ public enum ConfigWatchTargets {
         case names(Set<String>)
 
         /// Both interests in one watch of the same directory.
-        public func merged(with other: Interest) -> Interest {
+        func merged(with other: Interest) -> Interest {
             switch (self, other) {
             case (.names(let a), .names(let b)): .names(a.union(b))
             default: .everything

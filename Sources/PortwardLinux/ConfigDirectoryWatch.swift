@@ -29,11 +29,6 @@ public final class ConfigDirectoryWatch {
 
     deinit { close(descriptor) }
 
-    /// The directories being watched now (absolute paths under the root), for tests.
-    public var watchedDirectories: [String: ConfigWatchTargets.Interest] {
-        Dictionary(watches.values.map { ($0.path, $0.interest) }, uniquingKeysWith: { $0.merged(with: $1) })
-    }
-
     /// Brings the watches in line with the directories that exist now: adds the
     /// configuration directories that appeared, falls back to an ancestor for those that
     /// went away, and drops watches no longer needed. One stat per path component.
