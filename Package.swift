@@ -30,6 +30,7 @@ let package = Package(
         // For the benchmark package in bench/ (depends on this package by path).
         .library(name: "PortwardCore", targets: ["PortwardCore"]),
         .library(name: "PortwardLinux", targets: ["PortwardLinux"]),
+        .library(name: "PortwardAgent", targets: ["PortwardAgent"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,17 +59,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The agent: the daemon and its event loop, the plan+commit transaction, the
+        // reporters, and the renderers of check, status and cat-config. One function per
+        // command, called by the thin executable below.
+        .target(
+            name: "PortwardAgent",
+            dependencies: [
+                "PortwardCore", "PortwardLinux", "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The CLI: @main and the swift-argument-parser commands only.
         .executableTarget(
             name: "portward",
             dependencies: [
-                "PortwardCore", "PortwardLinux",
+                "PortwardAgent", "PortwardCore", "PortwardLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             linkerSettings: [.unsafeFlags(compactRelocations, .when(platforms: [.linux]))]
         ),
         .testTarget(name: "PortwardCoreTests", dependencies: ["PortwardCore"]),
         .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore"]),
+        .testTarget(name: "PortwardAgentTests", dependencies: ["PortwardAgent", "PortwardLinux", "PortwardCore"],
+                    exclude: ["Golden"]),
         .testTarget(name: "IntegrationTests", exclude: ["Support"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,5 @@
 import ArgumentParser
-import PortwardCore
-import PortwardLinux
+import PortwardAgent
 
 extension Portward {
     struct Apply: ParsableCommand {
@@ -18,25 +17,8 @@ extension Portward {
         var quiet = false
 
         func run() throws {
-            let configuration = try options.loadConfiguration()
-            var reload: DaemonStatus.ReloadRequest?
-            let plan = try Reservation.apply(configuration, with: options.reconciler, force: force) { _ in
-                // Before the lock is released: the daemon cannot repair "drift" in between, and
-                // its reload waits for the lock, then reads the configuration just applied.
-                reload = DaemonStatus(view: DaemonViewStore(root: options.root).load()).askToReload()
-            }
-            switch reload {
-            case .sent(let pid)?:
-                if !quiet { print("portward: asked the running daemon (pid \(pid)) to reload the configuration") }
-            case .failed(let pid, let reason)?:
-                Console.error("warning: the running daemon (pid \(pid)) keeps its own configuration and will undo this change as drift (cannot signal it: \(reason)); reload it: systemctl reload portward")
-            case nil:
-                break
-            }
-            if !quiet {
-                print("portward: \(PlanReport.summary(plan, configuration))"
-                      + (plan.added.isEmpty ? "" : "; added \(plan.added)")
-                      + (plan.released.isEmpty ? "" : "; released \(plan.released)"))
+            try exiting { () throws(ExitStatus) in
+                try ApplyCommand(context: options.context, force: force, quiet: quiet).run()
             }
         }
     }

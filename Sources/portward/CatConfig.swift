@@ -1,5 +1,5 @@
 import ArgumentParser
-import PortwardLinux
+import PortwardAgent
 
 extension Portward {
     struct CatConfig: ParsableCommand {
@@ -11,10 +11,7 @@ extension Portward {
         @OptionGroup var options: CommonOptions
 
         func run() throws {
-            let loaded = ConfigLoader(root: options.root).load()
-            print(loaded.catConfig, terminator: "")
-            Console.report(loaded.readErrors)
-            if !loaded.readErrors.isEmpty { throw ExitStatus.configurationError }
+            try exiting { () throws(ExitStatus) in try CatConfigCommand(context: options.context).run() }
         }
     }
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import PortwardCore
+import PortwardAgent
 import PortwardLinux
 
 /// Options every subcommand takes.
@@ -9,16 +9,11 @@ struct CommonOptions: ParsableArguments {
         valueName: "DIR"))
     var root: String = "/"
 
-    /// Loads the configuration, printing every diagnostic to stderr. Throws the
-    /// configuration-error exit status when any diagnostic is an error.
-    func loadConfiguration() throws -> Configuration {
-        let loaded = ConfigLoader(root: root).load()
-        Console.report(loaded.diagnostics)
-        if loaded.diagnostics.contains(where: { $0.severity == .error }) {
-            throw ExitStatus.configurationError
-        }
-        return loaded.configuration
-    }
+    /// The target the command acts on.
+    var context: TargetContext { TargetContext(root: root) }
+}
 
-    var reconciler: Reconciler { Reconciler(root: root) }
+/// Runs a library command, turning its `ExitStatus` into ArgumentParser's `ExitCode`.
+func exiting(_ body: () throws(ExitStatus) -> Void) throws {
+    do { try body() } catch { throw ExitCode(error.code) }
 }

@@ -1,8 +1,6 @@
 import ArgumentParser
-import Glibc
-import Logging
+import PortwardAgent
 import PortwardCore
-import PortwardLinux
 
 extension Portward {
     struct Run: ParsableCommand {
@@ -38,116 +36,10 @@ extension Portward {
         var procfs: String = "/proc"
 
         func run() throws {
-            // Block the signals before anything else so none is lost between apply and wait.
-            let signals: SignalWaiter
-            do { signals = try SignalWaiter([SIGHUP, SIGTERM, SIGINT]) } catch {
-                Console.error("cannot set up signal handling: \(error)")
-                throw ExitStatus.failure
+            try exiting { () throws(ExitStatus) in
+                try DaemonLoop.run(options.context, options: DaemonOptions(
+                    force: force, interval: interval.seconds, procRoot: procfs, watchConfig: watchConfig))
             }
-            let logger = Logger(label: "portward") { _ in JournalLogHandler() }
-            let reconciler = options.reconciler
-            // One daemon per root, the lock held until this function returns.
-            var instance: DaemonLock?
-            do { instance = try DaemonLock(directory: reconciler.store.directory) } catch {
-                switch error {
-                case .held:
-                    Console.error("\(error)")
-                    throw ExitStatus.failure
-                case .unavailable:
-                    // No writable /run: the apply below reports the same cause.
-                    logger.warning("\(error); not guarding against a second daemon")
-                }
-            }
-            defer { withExtendedLifetime(instance) {} }
-            // Watch before the first load, so a file that changes while it is read or
-            // applied still wakes the loop (and is re-read) instead of being missed. The
-            // runtime directory (systemd's RuntimeDirectory=) first, so that creating it for
-            // the state file is not taken for a configuration change.
-            var configWatch: ConfigDirectoryWatch?
-            if watchConfig {
-                try? FileContents.makeDirectories(reconciler.store.directory)
-                do { configWatch = try ConfigDirectoryWatch(root: options.root) } catch {
-                    logger.warning("--watch-config: cannot watch the configuration directories (\(error)); SIGHUP still reloads")
-                }
-            }
-            let configuration = try options.loadConfiguration()
-            _ = try Reservation.apply(configuration, with: reconciler, force: force)
-            let watcher = Watcher(configuration: configuration, reconciler: reconciler, logger: logger,
-                                  force: force, root: options.root, procRoot: procfs, interval: interval.seconds)
-            watcher.reloadPending = { signals.isPending(SIGHUP) }
-            watcher.report(WatchEvent(.applied, .info, "applied: \(watcher.summary)",
-                                      fields: ["PORTWARD_PORT": configuration.declaredPorts.description]))
-            // READY first: the boot path waits for it, not for the first holder scan.
-            ServiceManager.ready(status: watcher.summary)
-            if watcher.poll() { ServiceManager.status(watcher.summary) }
-
-            let watchdogPeriod = ServiceManager.watchdogInterval().map { Double($0) / 2e6 }
-            var nextPoll = Clock.monotonic() + interval.seconds
-            var nextWatchdog = watchdogPeriod.map { Clock.monotonic() + $0 }
-
-            while true {
-                let deadline = min(nextPoll, nextWatchdog ?? .infinity)
-                let timeout = Int32(max(0, (deadline - Clock.monotonic()) * 1000).rounded(.up))
-                switch signals.wait(timeoutMilliseconds: timeout, extraDescriptor: configWatch?.descriptor) {
-                case .signal(SIGHUP):
-                    reload(watcher, reconciler, logger)
-                case .signal:
-                    ServiceManager.stopping()
-                    logger.info("stopping; the reservation stays in place")
-                    return
-                case .readable:
-                    // Events on unrelated names (the daemon's own files in /run/portward,
-                    // while /run/portward/ports.d does not exist) are read and dropped.
-                    if let watch = configWatch, watch.drain() {
-                        // Let a burst of changes (a package install) settle, then reload once,
-                        // after the watches follow any directory created or removed.
-                        usleep(200_000)
-                        _ = watch.drain()
-                        watch.rearm()
-                        reload(watcher, reconciler, logger)
-                    }
-                case .timeout:
-                    break
-                }
-                let now = Clock.monotonic()
-                if let period = watchdogPeriod, let due = nextWatchdog, now >= due {
-                    ServiceManager.watchdog()
-                    nextWatchdog = now + period
-                }
-                if now >= nextPoll {
-                    if watcher.poll() { ServiceManager.status(watcher.summary) }
-                    nextPoll = Clock.monotonic() + interval.seconds
-                }
-            }
-        }
-
-        /// Re-reads the configuration and re-applies it; on any error keeps the running
-        /// reservation and configuration and logs why.
-        private func reload(_ watcher: Watcher, _ reconciler: Reconciler, _ logger: Logger) {
-            ServiceManager.reloading()
-            let loaded = ConfigLoader(root: options.root).load()
-            Console.report(loaded.diagnostics)
-            if let error = loaded.diagnostics.first(where: { $0.severity == .error }) {
-                var fields = ["PORTWARD_ERRORS": String(loaded.diagnostics.filter { $0.severity == .error }.count)]
-                if let location = error.location {
-                    fields["CONFIG_FILE"] = location.file
-                    fields["CONFIG_LINE"] = String(location.line)
-                }
-                watcher.report(WatchEvent(.reloadFailed, .error,
-                                          "reload failed, keeping the running reservation: \(error)", fields: fields))
-            } else {
-                do {
-                    _ = try Reservation.apply(loaded.configuration, with: reconciler, force: force)
-                    watcher.reload(loaded.configuration)
-                    watcher.poll()
-                    watcher.report(WatchEvent(.applied, .info, "reloaded: \(watcher.summary)",
-                                              fields: ["PORTWARD_PORT": loaded.configuration.declaredPorts.description]))
-                } catch {
-                    watcher.report(WatchEvent(.reloadFailed, .error,
-                                              "reload failed, keeping the running reservation (see the error above)"))
-                }
-            }
-            ServiceManager.ready(status: watcher.summary)
         }
     }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
-import PortwardCore
-import PortwardLinux
+import PortwardAgent
 
 extension Portward {
     struct Status: ParsableCommand {
@@ -25,42 +24,8 @@ extension Portward {
         var procfs: String = "/proc"
 
         func run() throws {
-            let configuration = try options.loadConfiguration()
-            let sysctl = ReservedPortsSysctl()
-            let reserved: PortSet
-            do { reserved = try sysctl.read() } catch {
-                Console.error("\(error)")
-                throw ExitStatus.failure
-            }
-            let report: HolderLookup.Report
-            do {
-                report = try HolderLookup(procRoot: procfs).holders(of: configuration.declaredPorts)
-            } catch {
-                Console.error("cannot list sockets with sock_diag: \(error)")
-                throw ExitStatus.failure
-            }
-            // The daemon's view: its attribution fills in holders we could not read ourselves
-            // (not root), and its state is shown next to this live check.
-            let daemon = DaemonStatus(view: DaemonViewStore(root: options.root).load())
-            let sockets = daemon.attribute(report.sockets)
-            var userIDs: [String: UInt32] = [:]
-            for entry in configuration.entries {
-                if case .user(.name(let name)) = entry.owner, let uid = UserDatabase.uid(named: name) {
-                    userIDs[name] = uid
-                }
-            }
-            let rows = PortClassifier.classify(configuration: configuration, reserved: reserved,
-                                               sockets: sockets, userIDs: userIDs)
-            let incomplete = report.attributionIncomplete
-                && sockets.contains { $0.holders.isEmpty && $0.socket.inode != 0 }
-            if json {
-                print(try StatusJSON.render(rows, reserved: reserved, attributionComplete: !incomplete, daemon: daemon))
-            } else {
-                print(daemon.summary)
-                print(StatusTable.render(rows, attributionIncomplete: incomplete), terminator: "")
-            }
-            if rows.contains(where: { $0.state == .conflict || $0.state == .unreserved }) {
-                throw ExitStatus.attention
+            try exiting { () throws(ExitStatus) in
+                try StatusCommand(context: options.context, json: json, procRoot: procfs).run()
             }
         }
     }

@@ -2,8 +2,8 @@ import Testing
 @testable import PortwardCore
 
 @Suite struct PlannerTests {
-    static func entry(_ name: String, _ ranges: [PortRange], line: Int = 1) -> ServiceEntry {
-        ServiceEntry(name: name, ports: PortSet(ranges: ranges), portsText: "", protocols: .all,
+    static func entry(_ name: String, _ ranges: [PortRange], line: Int = 1) -> PortEntry {
+        PortEntry(name: name, ports: PortSet(ranges: ranges), portsText: "", protocols: .all,
                      owner: .any, location: SourceLocation(file: "/etc/portward/ports.conf", line: line))
     }
 

@@ -47,7 +47,7 @@ import Testing
     }
 
     static func config(_ owner: Owner, protocols: ProtocolSet = [.tcp]) -> Configuration {
-        Configuration(entries: [ServiceEntry(
+        Configuration(entries: [PortEntry(
             name: "radius", ports: PortSet(ranges: [PortRange(1812, 1813)]), portsText: "1812-1813",
             protocols: protocols, owner: owner, location: SourceLocation(file: "f", line: 1))])
     }

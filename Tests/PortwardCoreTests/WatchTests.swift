@@ -2,7 +2,7 @@ import Testing
 @testable import PortwardCore
 
 @Suite struct WatchTests {
-    static let entry = ServiceEntry(name: "radius", ports: PortSet(ranges: [PortRange(1812, 1813)]), portsText: "1812-1813",
+    static let entry = PortEntry(name: "radius", ports: PortSet(ranges: [PortRange(1812, 1813)]), portsText: "1812-1813",
                                     protocols: [.udp], owner: .unit("freeradius.service"),
                                     location: SourceLocation(file: "/etc/portward/ports.conf", line: 7))
     static let named = Holder(pid: 812, command: "named", executablePath: nil, unit: "named.service", uid: 107)
@@ -43,7 +43,7 @@ import Testing
 
     @Test func conflictEventCarriesTheJournalFields() {
         let conflict = Conflict(entry: Self.entry, transport: .udp, finding: Self.finding(port: 1812, holder: Self.named), since: 0)
-        let event = WatchEvent.conflict(conflict, started: true)
+        let event = JournalEvent.conflict(conflict, started: true)
         #expect(event.kind.messageID == "e562e6ddc60c4493ad1810a89f43fe43")
         #expect(event.priority == .warning)
         #expect(event.fields == [
@@ -53,21 +53,21 @@ import Testing
             "PORTWARD_HOLDER_UNIT": "named.service",
         ])
         #expect(event.message == "conflict: 1812/udp (radius) held by named[812] (named.service), not by the declared owner")
-        let end = WatchEvent.conflict(conflict, started: false)
+        let end = JournalEvent.conflict(conflict, started: false)
         #expect(end.kind == .conflictEnded)
         #expect(end.priority == .info)
     }
 
     @Test func unknownHolderStillNamesTheSocketOwner() {
         let conflict = Conflict(entry: Self.entry, transport: .udp, finding: Self.finding(port: 1813, holder: nil), since: 0)
-        let event = WatchEvent.conflict(conflict, started: true)
+        let event = JournalEvent.conflict(conflict, started: true)
         #expect(event.fields["PORTWARD_HOLDER_PID"] == nil)
         #expect(event.fields["PORTWARD_HOLDER_UID"] == "107")
         #expect(event.message.contains("an unknown process (uid 107)"))
     }
 
     @Test func messageIDsAreDistinctSdID128s() {
-        let ids = WatchEvent.Kind.allCases.map(\.messageID)
+        let ids = JournalEvent.Kind.allCases.map(\.messageID)
         #expect(Set(ids).count == ids.count)
         #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) && $0 == $0.lowercased() })
     }

@@ -290,17 +290,17 @@ final class FakeRoot {
 @Suite struct ServiceDatabaseTests {
     @Test func rsyncIs873() {
         // Debian's netbase /etc/services: "rsync 873/tcp".
-        #expect(ServiceDatabase.port(named: "rsync", protocol: .tcp) == 873)
-        #expect(ServiceDatabase.port(named: "ssh", protocol: .tcp) == 22)
+        #expect(NetworkServices.port(named: "rsync", protocol: .tcp) == 873)
+        #expect(NetworkServices.port(named: "ssh", protocol: .tcp) == 22)
     }
 
     @Test func unknownIsNil() {
-        #expect(ServiceDatabase.port(named: "no-such-service-portward", protocol: .tcp) == nil)
-        #expect(ServiceDatabase.port(named: "", protocol: .udp) == nil)
+        #expect(NetworkServices.port(named: "no-such-service-portward", protocol: .tcp) == nil)
+        #expect(NetworkServices.port(named: "", protocol: .udp) == nil)
     }
 
     @Test func realResolverThroughTheParser() {
-        let result = ConfigParser.parse("r rsync tcp\n", file: "f", resolveService: ServiceDatabase.port(named:protocol:))
+        let result = ConfigParser.parse("r rsync tcp\n", file: "f", resolveService: NetworkServices.port(named:protocol:))
         #expect(result.diagnostics.isEmpty)
         #expect(result.entries.first?.entry.ports.description == "873")
     }

@@ -1,0 +1,53 @@
+import Glibc
+import PortwardCore
+import PortwardLinux
+
+/// `portward check`: validates the configuration, prints the entries and the merged plan
+/// (reading the kernel's value when it can; any user may) and the warnings. Changes nothing.
+public struct CheckCommand {
+    public let context: TargetContext
+    /// Report the safety-rail error as a warning, as `apply --force` would.
+    public let force: Bool
+    /// The kernel key; nil: the target's.
+    public let sysctl: ReservedPortsSysctl?
+
+    public init(context: TargetContext, force: Bool, sysctl: ReservedPortsSysctl? = nil) {
+        self.context = context
+        self.force = force
+        self.sysctl = sysctl
+    }
+
+    /// Throws `.configurationError` (errors in the files) or `.refused` (the safety rail).
+    public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
+        let configuration = try context.loadConfiguration(reportingTo: terminal)
+        terminal.report(Self.unknownOwners(configuration, root: context.root))
+        terminal.out(PlanReport.entries(configuration))
+        let transaction = ReservationTransaction(context: context, sysctl: sysctl)
+        do {
+            let (plan, warnings) = try transaction.plan(configuration, force: force)
+            terminal.report(warnings + plan.diagnostics)
+            terminal.out(PlanReport.plan(plan))
+            if plan.isRefused { throw ExitStatus.refused }
+        } catch let error as SysctlError {
+            terminal.error("cannot read the kernel's reservation (\(error)); plan not computed")
+        } catch {
+            throw error as! ExitStatus
+        }
+    }
+
+    /// Warnings for owners this host does not have (yet): a `user:NAME` unknown to NSS, an
+    /// `exe:PATH` that does not exist under the root. Not errors: a package may create
+    /// them later; until then every holder of the port counts as the wrong owner.
+    static func unknownOwners(_ configuration: Configuration, root: String) -> [Diagnostic] {
+        configuration.entries.compactMap { entry in
+            switch entry.owner {
+            case .user(.name(let name)) where UserDatabase.uid(named: name) == nil:
+                .warning("\(entry.name): user '\(name)' does not exist on this host; until it does, any holder of the port is reported as the wrong owner", at: entry.location)
+            case .exe(let path) where access(RootedPath.join(root, path), F_OK) != 0:
+                .warning("\(entry.name): \(path) does not exist; until it does, any holder of the port is reported as the wrong owner", at: entry.location)
+            default:
+                nil
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+import PortwardCore
+import PortwardLinux
+
+extension TargetContext {
+    /// Loads the target's configuration, printing every diagnostic to `terminal`'s stderr.
+    /// Throws `.configurationError` when any diagnostic is an error.
+    func loadConfiguration(reportingTo terminal: any Terminal) throws(ExitStatus) -> Configuration {
+        let loaded = ConfigLoader(root: root).load()
+        terminal.report(loaded.diagnostics)
+        if loaded.hasErrors { throw .configurationError }
+        return loaded.configuration
+    }
+}

@@ -1,0 +1,66 @@
+import PortwardCore
+import PortwardLinux
+
+/// `portward status`: per declared entry and protocol, whether its ports are reserved and
+/// who holds them, from a live check (the kernel value, sock_diag, /proc) completed by the
+/// running daemon's attribution (daemon.json) for holders this user cannot read.
+public struct StatusCommand {
+    public let context: TargetContext
+    /// JSON (docs/status-json.md) instead of a table.
+    public let json: Bool
+    /// The proc mount scanned for socket holders.
+    public let procRoot: String
+    /// The kernel key; nil: the target's.
+    public let sysctl: ReservedPortsSysctl?
+    /// Opens the holder lookup; nil: sock_diag and `procRoot`.
+    public let makeHolderLookup: (() throws -> HolderLookup)?
+    /// The daemon as seen by this command; nil: probed from the target.
+    public let daemon: DaemonProbe?
+
+    public init(context: TargetContext, json: Bool, procRoot: String = "/proc",
+                sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: (() throws -> HolderLookup)? = nil,
+                daemon: DaemonProbe? = nil) {
+        self.context = context
+        self.json = json
+        self.procRoot = procRoot
+        self.sysctl = sysctl
+        self.makeHolderLookup = makeHolderLookup
+        self.daemon = daemon
+    }
+
+    /// Throws `.attention` when a row is in conflict or unreserved, `.configurationError`,
+    /// or `.failure` (the kernel value or sock_diag cannot be read).
+    public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
+        let configuration = try context.loadConfiguration(reportingTo: terminal)
+        let reserved: PortSet
+        do { reserved = try (sysctl ?? ReservedPortsSysctl(procSys: context.procSys)).read() } catch {
+            terminal.error("\(error)")
+            throw .failure
+        }
+        let report: HolderLookup.Report
+        do {
+            let lookup = try makeHolderLookup?() ?? HolderLookup(procRoot: procRoot)
+            report = try lookup.holders(of: configuration.declaredPorts)
+        } catch {
+            terminal.error("cannot list sockets with sock_diag: \(error)")
+            throw .failure
+        }
+        // The daemon's view: its attribution fills in holders we could not read ourselves
+        // (not root), and its state is shown next to this live check.
+        let daemon = self.daemon ?? DaemonProbe(context)
+        let sockets = daemon.attribute(report.sockets)
+        let rows = PortClassifier.classify(configuration: configuration, reserved: reserved,
+                                           sockets: sockets, userIDs: UserDatabase.uids(of: configuration))
+        let incomplete = report.attributionIncomplete
+            && sockets.contains { $0.holders.isEmpty && $0.socket.inode != 0 }
+        if json {
+            terminal.out(StatusJSON.render(rows, reserved: reserved, attributionComplete: !incomplete, daemon: daemon) + "\n")
+        } else {
+            terminal.out(daemon.summary + "\n")
+            terminal.out(StatusTable.render(rows, attributionIncomplete: incomplete))
+        }
+        if rows.contains(where: { $0.state == .conflict || $0.state == .unreserved }) {
+            throw .attention
+        }
+    }
+}

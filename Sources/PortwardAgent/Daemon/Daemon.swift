@@ -1,0 +1,183 @@
+import Glibc
+import Logging
+import PortwardCore
+import PortwardLinux
+
+/// What `portward run` is told on its command line.
+public struct DaemonOptions: Sendable {
+    /// Apply even past the safety rail (`--force`).
+    public var force: Bool
+    /// Seconds between watch cycles (`--interval`).
+    public var interval: Double
+    /// The proc mount scanned for socket holders (`--procfs`).
+    public var procRoot: String
+    /// Reload when the configuration directories change (`--watch-config`).
+    public var watchConfig: Bool
+
+    public init(force: Bool = false, interval: Double = 1, procRoot: String = "/proc", watchConfig: Bool = false) {
+        self.force = force
+        self.interval = interval
+        self.procRoot = procRoot
+        self.watchConfig = watchConfig
+    }
+}
+
+/// The daemon's dependencies, as seams: the real ones by default (`system`), fakes in tests.
+public struct DaemonEnvironment {
+    /// READY=1, RELOADING=1, STATUS=, STOPPING=1.
+    public var notifier: any ServiceNotifier
+    public var clock: any ClockSource
+    /// The journal (every message is a `JournalEvent`).
+    public var logger: Logger
+    /// The kernel key; nil: the target's (`/proc/sys` of its namespace).
+    public var sysctl: ReservedPortsSysctl?
+    /// Opens the holder lookup (sock_diag + /proc); called again after a failed cycle.
+    public var makeHolderLookup: () throws -> HolderLookup
+    /// Reads the configuration of the target (files under its root).
+    public var loadConfiguration: () -> ConfigLoader.Result
+    /// The daemon's pid, for daemon.json.
+    public var pid: Int32
+
+    public init(notifier: any ServiceNotifier, clock: any ClockSource, logger: Logger,
+                sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: @escaping () throws -> HolderLookup,
+                loadConfiguration: @escaping () -> ConfigLoader.Result, pid: Int32) {
+        self.notifier = notifier
+        self.clock = clock
+        self.logger = logger
+        self.sysctl = sysctl
+        self.makeHolderLookup = makeHolderLookup
+        self.loadConfiguration = loadConfiguration
+        self.pid = pid
+    }
+
+    /// The real system: sd_notify, the kernel's clocks, the journal (`JournalLogHandler`),
+    /// sock_diag and `procRoot`, the configuration files under `context.root`.
+    public static func system(_ context: TargetContext, procRoot: String) -> DaemonEnvironment {
+        DaemonEnvironment(notifier: SystemdNotifier(), clock: SystemClock(),
+                          logger: Logger(label: "portward") { _ in JournalLogHandler() },
+                          makeHolderLookup: { try HolderLookup(procRoot: procRoot) },
+                          loadConfiguration: { ConfigLoader(root: context.root).load() },
+                          pid: getpid())
+    }
+}
+
+/// The daemon's behaviour, apart from its event loop (`DaemonLoop` drives it): the first
+/// apply and READY=1, one watch cycle, a reload, the stop. Every cycle's `PollOutcome` goes
+/// to the reporters: the journal, STATUS=, daemon.json.
+///
+/// Not thread-safe: call from the loop's thread only.
+public final class Daemon {
+    public let context: TargetContext
+    public let options: DaemonOptions
+    private let environment: DaemonEnvironment
+    private let transaction: ReservationTransaction
+    private let journal: JournalReporter
+    private let statusLine: StatusReporter
+    private let publisher: DaemonViewPublisher
+    private var poller: Poller?
+
+    /// Asked under the reconcile lock before a drift repair: true when a reload is already
+    /// pending, so the ports "missing" from the old configuration are the new
+    /// configuration's doing, not drift. The loop sets it (a pending SIGHUP).
+    public var reloadPending: () -> Bool = { false }
+
+    public init(context: TargetContext, options: DaemonOptions, environment: DaemonEnvironment) {
+        self.context = context
+        self.options = options
+        self.environment = environment
+        transaction = ReservationTransaction(context: context, sysctl: environment.sysctl)
+        journal = JournalReporter(logger: environment.logger, retryInterval: options.interval)
+        statusLine = StatusReporter(notifier: environment.notifier)
+        publisher = DaemonViewPublisher(store: context.daemonViewStore,
+                                        view: DaemonView(pid: environment.pid, startedAt: environment.clock.realtime(),
+                                                         interval: options.interval))
+    }
+
+    /// The configuration in force (empty before `start`).
+    public var configuration: Configuration { poller?.configuration ?? Configuration() }
+
+    /// The published view (also in daemon.json).
+    public var view: DaemonView { publisher.view }
+
+    /// STATUS=: "reserved 7 ports for 5 services, 1 conflict: 1645/udp held by named[812]".
+    public var summary: String {
+        StatusLine.text(configuration, conflicts: poller?.conflicts ?? [], failure: poller?.failure)
+    }
+
+    /// Logs a catalogue event.
+    public func log(_ event: JournalEvent) { journal.log(event) }
+
+    /// Loads the configuration and applies it, then READY=1 and the first watch cycle.
+    /// Throws (after logging why) `.configurationError` when the configuration has errors,
+    /// `.refused` when a safety rail refuses the plan, `.failure` when the kernel, the state
+    /// file or the lock fails: nothing is reported ready then.
+    public func start() throws(ExitStatus) {
+        let loaded = environment.loadConfiguration()
+        for diagnostic in loaded.diagnostics { log(.configuration(diagnostic)) }
+        if loaded.hasErrors { throw .configurationError }
+        switch transaction.run(loaded.configuration, force: options.force, wait: 5) {
+        case .success(let committed):
+            for diagnostic in committed.warnings + committed.plan.diagnostics { log(.configuration(diagnostic)) }
+        case .failure(let failure):
+            for diagnostic in failure.diagnostics { log(.configuration(diagnostic)) }
+            if case .refused = failure { throw .refused }
+            log(.startFailed("\(failure)"))
+            throw .failure
+        }
+        poller = Poller(configuration: loaded.configuration, transaction: transaction, force: options.force,
+                        clock: environment.clock, makeLookup: environment.makeHolderLookup)
+        log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: false))
+        // READY first: the boot path waits for it, not for the first holder scan.
+        ready()
+        poll()
+    }
+
+    /// One watch cycle, reported.
+    public func poll() {
+        poll(updatingStatus: true)
+    }
+
+    /// Re-reads the configuration and re-applies it (RELOADING=1 ... READY=1). On any
+    /// error keeps the running reservation and configuration and logs why.
+    public func reload() {
+        environment.notifier.notify(.reloading(monotonicMicroseconds: UInt64(environment.clock.monotonic() * 1e6)))
+        let loaded = environment.loadConfiguration()
+        for diagnostic in loaded.diagnostics { log(.configuration(diagnostic)) }
+        if loaded.hasErrors {
+            log(.reloadFailed(configurationErrors: loaded.diagnostics.filter { $0.severity == .error }))
+        } else {
+            switch transaction.run(loaded.configuration, force: options.force, wait: 5) {
+            case .success(let committed):
+                for diagnostic in committed.warnings + committed.plan.diagnostics { log(.configuration(diagnostic)) }
+                poller?.reload(loaded.configuration)
+                poll(updatingStatus: false)
+                log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: true))
+            case .failure(let failure):
+                for diagnostic in failure.diagnostics { log(.configuration(diagnostic)) }
+                log(.reloadFailed(reason: "\(failure)"))
+            }
+        }
+        ready()
+    }
+
+    /// STOPPING=1; the reservation stays in place.
+    public func stop() {
+        environment.notifier.notify(.stopping)
+        log(.stopping())
+    }
+
+    private func ready() {
+        let summary = self.summary
+        environment.notifier.notify(.ready(status: summary))
+        statusLine.sent(summary)
+    }
+
+    private func poll(updatingStatus: Bool) {
+        guard let poller else { return }
+        let outcome = poller.poll(reloadPending: reloadPending)
+        let summary = self.summary
+        journal.report(outcome, summary: summary)
+        publisher.report(outcome, summary: summary)
+        if updatingStatus { statusLine.report(outcome, summary: summary) }
+    }
+}

@@ -1,0 +1,98 @@
+import Glibc
+import PortwardCore
+import PortwardLinux
+
+/// `portward run`: the daemon on an `EventLoop` (sd-event). Sources: SIGHUP (reload),
+/// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the --watch-config
+/// inotify descriptor, and the service watchdog. Signals have the higher priority, so a
+/// SIGHUP that is pending when the timer is due is handled first.
+public enum DaemonLoop {
+    /// How long a burst of configuration changes (a package install) may settle before the
+    /// one reload it causes, in seconds.
+    static let settleDelay = 0.2
+
+    /// Runs the daemon for `context` until SIGTERM or SIGINT. Throws (after saying why)
+    /// the exit status of a failed start: `.failure` (signals, event loop, another daemon,
+    /// kernel), `.configurationError`, `.refused`.
+    public static func run(_ context: TargetContext, options: DaemonOptions,
+                           environment: DaemonEnvironment? = nil) throws(ExitStatus) {
+        // Block the signals before anything else, so none is lost between apply and wait.
+        let signals = [SIGHUP, SIGTERM, SIGINT]
+        do { try EventLoop.blockSignals(signals) } catch {
+            Console.error("cannot set up signal handling: \(error)")
+            throw .failure
+        }
+        let environment = environment ?? .system(context, procRoot: options.procRoot)
+        let daemon = Daemon(context: context, options: options, environment: environment)
+        let loop: EventLoop
+        do { loop = try EventLoop() } catch {
+            daemon.log(.startFailed("cannot create the event loop: \(error)"))
+            throw .failure
+        }
+
+        // One daemon per target, the lock held until this function returns.
+        var instance: FileLock?
+        do { instance = try context.lockDaemon() } catch {
+            switch error {
+            case .busy(let path, _):
+                daemon.log(.startFailed("another portward run is already running for this root (it holds \(path))"))
+                throw .failure
+            case .unavailable:
+                // No writable /run: the apply below reports the same cause.
+                daemon.log(.degraded("\(error); not guarding against a second daemon"))
+            }
+        }
+        defer { instance?.release() }
+
+        // Watch before the first load, so a file that changes while it is read or applied
+        // still wakes the loop (and is re-read) instead of being missed. The runtime
+        // directory first, so that creating it for the state file is not taken for a
+        // configuration change.
+        var configWatch: ConfigDirectoryWatch?
+        if options.watchConfig {
+            try? FileContents.makeDirectories(context.runtimeDirectory)
+            do { configWatch = try ConfigDirectoryWatch(root: context.root) } catch {
+                daemon.log(.degraded("--watch-config: cannot watch the configuration directories (\(error)); SIGHUP still reloads"))
+            }
+        }
+
+        daemon.reloadPending = { EventLoop.isPending(SIGHUP) }
+        try daemon.start()
+
+        do {
+            // Re-armed after each cycle: the interval runs from the end of one to the next.
+            var poll: EventLoop.Source?
+            poll = try loop.addTimer(after: options.interval) {
+                daemon.poll()
+                poll?.schedule(after: options.interval)
+            }
+            try loop.addSignal(SIGHUP) { _ in daemon.reload() }
+            for signal in [SIGTERM, SIGINT] {
+                try loop.addSignal(signal) { _ in
+                    daemon.stop()
+                    loop.exit(0)
+                }
+            }
+            if let watch = configWatch {
+                // Events on unrelated names (the daemon's own files in /run/portward, while
+                // /run/portward/ports.d does not exist) are read and dropped. A relevant one
+                // reloads once the burst has settled, after the watches follow any directory
+                // created or removed.
+                let settle = try loop.addTimer(after: 0) {
+                    _ = watch.drain()
+                    watch.rearm()
+                    daemon.reload()
+                }
+                settle.cancel()
+                try loop.addReadable(watch.descriptor) { _ in
+                    if watch.drain() { settle.schedule(after: settleDelay) }
+                }
+            }
+            loop.enableWatchdog()
+            _ = try loop.run()
+        } catch {
+            daemon.log(.startFailed("event loop failed: \(error)"))
+            throw .failure
+        }
+    }
+}

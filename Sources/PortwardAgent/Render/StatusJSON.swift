@@ -1,0 +1,93 @@
+import FoundationEssentials
+import PortwardCore
+
+/// `portward status --json`: a stable schema, documented in docs/status-json.md.
+/// Field names never change meaning within a schema version; new fields may be added.
+public enum StatusJSON {
+    struct Document: Encodable {
+        var schema = 1
+        var reservedPorts: String
+        var attributionComplete: Bool
+        var daemon: Daemon
+        var entries: [Entry]
+    }
+
+    struct Daemon: Encodable {
+        var running: Bool
+        var pid: Int?
+        var startedAt: Double?
+        var lastPollAt: Double?
+        var pollError: String?
+        var conflicts: [Conflict]
+        var drift: [DaemonView.Drift]
+    }
+
+    struct Entry: Encodable {
+        var name: String
+        var `protocol`: String
+        var ports: String
+        var owner: String
+        var file: String
+        var line: Int
+        var reserved: String
+        var unreservedPorts: String
+        var state: String
+        var sockets: [Socket]
+    }
+
+    struct Socket: Encodable {
+        var port: Int
+        var family: String
+        var localAddress: String
+        var remoteAddress: String?
+        var remotePort: Int?
+        var socketState: String
+        var uid: Int
+        var inode: UInt64
+        var verdict: String
+        var holders: [Process]
+    }
+
+    struct Process: Encodable {
+        var pid: Int
+        var command: String
+        var executable: String?
+        var unit: String?
+        var uid: Int
+    }
+
+    /// The document, pretty-printed with sorted keys (no trailing newline).
+    public static func render(_ rows: [EntryStatus], reserved: PortSet, attributionComplete: Bool,
+                              daemon: DaemonProbe) -> String {
+        let view = daemon.view
+        let document = Document(
+            reservedPorts: reserved.description,
+            attributionComplete: attributionComplete,
+            daemon: Daemon(running: daemon.isRunning, pid: view.map { Int($0.pid) }, startedAt: view?.startedAt,
+                           lastPollAt: view?.lastPollAt, pollError: view?.pollError,
+                           conflicts: view?.conflicts ?? [], drift: view?.drift ?? []),
+            entries: rows.map { row in
+                Entry(name: row.entry.name, protocol: row.transport.rawValue,
+                      ports: row.entry.portsDescription, owner: row.entry.owner.description,
+                      file: row.entry.location.file, line: row.entry.location.line,
+                      reserved: row.reserved.rawValue, unreservedPorts: row.unreserved.description,
+                      state: row.state.rawValue,
+                      sockets: row.findings.map { f in
+                          Socket(port: Int(f.socket.localPort), family: f.socket.family.description,
+                                 localAddress: f.socket.localAddress,
+                                 remoteAddress: f.socket.remotePort == 0 ? nil : f.socket.remoteAddress,
+                                 remotePort: f.socket.remotePort == 0 ? nil : Int(f.socket.remotePort),
+                                 socketState: f.socket.state.description, uid: Int(f.socket.uid),
+                                 inode: f.socket.inode, verdict: f.verdict.rawValue,
+                                 holders: f.holders.map {
+                                     Process(pid: Int($0.pid), command: $0.command, executable: $0.executablePath,
+                                             unit: $0.unit, uid: Int($0.uid))
+                                 })
+                      })
+            })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // Encoding these plain values cannot fail.
+        return String(decoding: (try? encoder.encode(document)) ?? Data(), as: UTF8.self)
+    }
+}

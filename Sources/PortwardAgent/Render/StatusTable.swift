@@ -1,0 +1,46 @@
+import PortwardCore
+
+/// The human-readable `portward status` table.
+public enum StatusTable {
+    public static func render(_ rows: [EntryStatus], attributionIncomplete: Bool) -> String {
+        let cells = rows.map { row in
+            [row.entry.name, row.transport.rawValue, row.entry.portsDescription,
+             row.reserved.rawValue, row.state.rawValue,
+             holders(row, attributionIncomplete: attributionIncomplete)]
+        }
+        var text = Table.render(header: ["ENTRY", "PROTO", "PORTS", "RESERVED", "STATE", "HOLDERS"], rows: cells)
+        let conflicts = rows.flatMap { row in row.findings.filter(\.verdict.isConflict).map { (row, $0) } }
+        for (row, finding) in conflicts {
+            let why = finding.verdict == .ephemeralGrab
+                ? "taken as the local port of a \(finding.socket.state) connection to \(finding.socket.remoteAddress):\(finding.socket.remotePort) (an ephemeral grab)"
+                : "held by \(describe(finding)), not by \(row.entry.owner)"
+            text += "conflict: \(finding.socket.localPort)/\(row.transport.rawValue) (\(row.entry.name), \(row.entry.location.file.escapingControlCharacters):\(row.entry.location.line)) \(why)\n"
+        }
+        for row in rows where !row.unreserved.isEmpty {
+            text += "unreserved: \(row.unreserved)/\(row.transport.rawValue) (\(row.entry.name)) is not in net.ipv4.ip_local_reserved_ports; run portward apply\n"
+        }
+        return text
+    }
+
+    /// `1812 freeradius[812] freeradius.service uid=106`, several joined by `; `.
+    public static func holders(_ row: EntryStatus, attributionIncomplete: Bool) -> String {
+        if row.findings.isEmpty { return "-" }
+        return row.findings.map { finding in
+            var text = "\(finding.socket.localPort) "
+            if finding.holders.isEmpty {
+                if finding.socket.inode == 0 { text += "\(finding.socket.state) (no process)" }
+                else { text += attributionIncomplete ? "unknown (needs root) uid=\(finding.socket.uid)" : "unknown uid=\(finding.socket.uid)" }
+            } else {
+                text += describe(finding)
+            }
+            return text
+        }.joined(separator: "; ")
+    }
+
+    public static func describe(_ finding: SocketFinding) -> String {
+        if finding.holders.isEmpty { return "an unknown process (uid \(finding.socket.uid))" }
+        return finding.holders.map { h in
+            ("\(h.command)[\(h.pid)]" + (h.unit.map { " \($0)" } ?? "")).escapingControlCharacters + " uid=\(h.uid)"
+        }.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,19 @@
+import PortwardCore
+import PortwardLinux
+
+/// Publishes the daemon's view (`DaemonView`) in daemon.json after every watch cycle, for
+/// `portward status`. A failed write is not fatal: status falls back to its own live check.
+final class DaemonViewPublisher: OutcomeReporter {
+    private let store: DaemonViewStore
+    private(set) var view: DaemonView
+
+    init(store: DaemonViewStore, view: DaemonView) {
+        self.store = store
+        self.view = view
+    }
+
+    func report(_ outcome: PollOutcome, summary: String) {
+        view.update(with: outcome)
+        try? store.save(view)
+    }
+}

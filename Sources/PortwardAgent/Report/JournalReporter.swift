@@ -1,0 +1,32 @@
+import Logging
+import PortwardCore
+
+/// Writes catalogue events (`JournalEvent`) to the journal through swift-log (the
+/// `JournalLogHandler` in production: sd_journal_sendv, or stderr without journald), with
+/// MESSAGE_ID, PRIORITY and the event's fields.
+final class JournalReporter: OutcomeReporter {
+    private let logger: Logger
+    private let retryInterval: Double
+
+    init(logger: Logger, retryInterval: Double) {
+        self.logger = logger
+        self.retryInterval = retryInterval
+    }
+
+    func report(_ outcome: PollOutcome, summary: String) {
+        for event in JournalEvent.events(for: outcome, retryInterval: retryInterval) { log(event) }
+    }
+
+    /// Sends one event.
+    func log(_ event: JournalEvent) {
+        var metadata: Logger.Metadata = ["MESSAGE_ID": "\(event.kind.messageID)"]
+        for (key, value) in event.fields { metadata[key] = "\(value)" }
+        let level: Logger.Level = switch event.priority {
+        case .error: .error
+        case .warning: .warning
+        case .notice: .notice
+        case .info: .info
+        }
+        logger.log(level: level, "\(event.message)", metadata: metadata)
+    }
+}

@@ -1,0 +1,59 @@
+/// One declared service: a line `NAME PORTS [PROTOCOLS] [OWNER]` of a configuration file.
+public struct PortEntry: Hashable, Sendable {
+    /// Unique across all configuration files.
+    public let name: String
+    /// The declared ports (1...65535), after resolving service names, as sorted, merged
+    /// ranges. Stored as ranges, not as a `PortSet` bitmap (8 KiB), so a configuration of
+    /// tens of thousands of entries stays small.
+    public let ranges: [PortRange]
+    /// The PORTS column as written, e.g. `1812-1813` or `rsync`.
+    public let portsText: String
+    public let protocols: ProtocolSet
+    public let owner: Owner
+    /// Where the entry is declared: the start of its NAME column.
+    public let location: SourceLocation
+
+    public init(name: String, ports: PortSet, portsText: String, protocols: ProtocolSet,
+                owner: Owner, location: SourceLocation) {
+        self.name = name
+        self.ranges = ports.ranges
+        self.portsText = portsText
+        self.protocols = protocols
+        self.owner = owner
+        self.location = location
+    }
+
+    /// An entry whose ports are already sorted, merged ranges (no overlap, no adjacency), as
+    /// `ConfigParser` produces them: skips the bitmap round trip of `init(name:ports:...)`,
+    /// which dominated loading 65,535 single-port entries.
+    public init(name: String, ranges: [PortRange], portsText: String, protocols: ProtocolSet,
+                owner: Owner, location: SourceLocation) {
+        self.name = name
+        self.ranges = ranges
+        self.portsText = portsText
+        self.protocols = protocols
+        self.owner = owner
+        self.location = location
+    }
+
+    /// The declared ports as a set (built on each call: 8 KiB, 1,024 words).
+    public var ports: PortSet { PortSet(ranges: ranges) }
+
+    /// Kernel notation of the declared ports, e.g. `1812-1813,1645`.
+    public var portsDescription: String { ranges.map(\.description).joined(separator: ",") }
+
+    /// Number of declared ports.
+    public var portCount: Int { ranges.reduce(0) { $0 + $1.count } }
+
+    /// True when `port` is one of the declared ports (binary search over `ranges`).
+    public func declares(_ port: UInt16) -> Bool {
+        var low = 0, high = ranges.count - 1
+        while low <= high {
+            let mid = (low + high) / 2
+            if ranges[mid].upper < port { low = mid + 1 }
+            else if ranges[mid].lower > port { high = mid - 1 }
+            else { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,79 @@
+/// One socket in the wrong hands, as the watcher tracks it between polls.
+public struct Conflict: Hashable, Sendable, Codable {
+    public var entry: String
+    public var file: String
+    public var line: Int
+    public var port: UInt16
+    public var transport: TransportProtocol
+    public var verdict: SocketFinding.Verdict
+    /// The first holder (lowest pid), nil when unknown (TIME_WAIT, or not root).
+    public var holder: HolderInfo?
+    public var socketUID: UInt32
+    public var socketState: String
+    public var remote: String?
+    /// CLOCK_REALTIME seconds when first seen.
+    public var since: Double
+
+    /// The identity of a conflict across polls: the same socket on the same declared port.
+    public struct Key: Hashable, Sendable {
+        public let entry: String
+        public let port: UInt16
+        public let transport: TransportProtocol
+        public let socket: String
+    }
+
+    public var key: Key {
+        Key(entry: entry, port: port, transport: transport,
+            socket: "\(socketState) \(remote ?? "-") \(holder.map { String($0.pid) } ?? "?")")
+    }
+
+    /// Codable copy of the holder's identity.
+    public struct HolderInfo: Hashable, Sendable, Codable {
+        public init(pid: Int32, command: String, unit: String?, uid: UInt32) {
+            self.pid = pid
+            self.command = command
+            self.unit = unit
+            self.uid = uid
+        }
+
+        public var pid: Int32
+        public var command: String
+        public var unit: String?
+        public var uid: UInt32
+    }
+
+    public init(entry: PortEntry, transport: TransportProtocol, finding: SocketFinding, since: Double) {
+        self.entry = entry.name
+        file = entry.location.file
+        line = entry.location.line
+        port = finding.socket.localPort
+        self.transport = transport
+        verdict = finding.verdict
+        holder = finding.holders.first.map(HolderInfo.init)
+        socketUID = finding.socket.uid
+        socketState = finding.socket.state.description
+        remote = finding.socket.remotePort == 0 ? nil : "\(finding.socket.remoteAddress):\(finding.socket.remotePort)"
+        self.since = since
+    }
+
+    /// `named[812] (named.service)`, or `an unknown process (uid 0)`; control characters
+    /// escaped (`escapingControlCharacters`).
+    public var holderDescription: String {
+        guard let holder else {
+            return socketState == "TIME_WAIT" ? "a TIME_WAIT socket" : "an unknown process (uid \(socketUID))"
+        }
+        return ("\(holder.command)[\(holder.pid)]" + (holder.unit.map { " (\($0))" } ?? "")).escapingControlCharacters
+    }
+
+    /// Why it is a conflict, for messages.
+    public var explanation: String {
+        switch verdict {
+        case .ephemeralGrab:
+            "taken as the local port of a \(socketState) connection to \(remote ?? "?") by \(holderDescription), before the reservation"
+        default:
+            "held by \(holderDescription), not by the declared owner"
+        }
+    }
+}
+
+extension SocketFinding.Verdict: Codable {}

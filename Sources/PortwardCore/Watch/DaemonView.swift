@@ -1,0 +1,95 @@
+/// What the running daemon knows, published in /run/portward/daemon.json after every poll
+/// so that `portward status` (even run by a user who cannot scan /proc) can show it.
+/// Times are CLOCK_REALTIME seconds since the Unix epoch.
+public struct DaemonView: Codable, Equatable, Sendable {
+    public static let currentVersion = 1
+
+    public var version = DaemonView.currentVersion
+    public var pid: Int32
+    public var startedAt: Double
+    /// When the last poll finished (nil before the first).
+    public var lastPollAt: Double?
+    /// Poll interval in seconds.
+    public var interval: Double
+    /// Declared ports, kernel notation.
+    public var declaredPorts: String
+    /// The kernel value at the last poll.
+    public var reservedPorts: String
+    /// Current conflicts, with the time each was first seen.
+    public var conflicts: [Conflict]
+    /// The most recent drift repairs (newest last, at most `driftHistory`).
+    public var drift: [Drift]
+    /// The error of the last poll, nil when it succeeded.
+    public var pollError: String?
+    /// Holders of sockets on declared ports, by inode, for non-root attribution.
+    public var holders: [SocketHolders]
+
+    public static let driftHistory = 20
+
+    public struct Drift: Codable, Equatable, Sendable {
+        public var at: Double
+        /// Declared ports found missing from the kernel value.
+        public var lost: String
+        /// Ports written back.
+        public var restored: String
+
+        public init(at: Double, lost: String, restored: String) {
+            self.at = at
+            self.lost = lost
+            self.restored = restored
+        }
+    }
+
+    public struct SocketHolders: Codable, Equatable, Sendable {
+        public var inode: UInt64
+        public var port: UInt16
+        public var transport: TransportProtocol
+        public var holders: [Conflict.HolderInfo]
+
+        public init(inode: UInt64, port: UInt16, transport: TransportProtocol, holders: [Conflict.HolderInfo]) {
+            self.inode = inode
+            self.port = port
+            self.transport = transport
+            self.holders = holders
+        }
+    }
+
+    public init(pid: Int32, startedAt: Double, interval: Double) {
+        self.pid = pid
+        self.startedAt = startedAt
+        self.interval = interval
+        declaredPorts = ""
+        reservedPorts = ""
+        conflicts = []
+        drift = []
+        holders = []
+    }
+}
+
+extension DaemonView {
+    /// Takes in what a watch cycle saw: its time, error, kernel value (when read), the
+    /// current conflicts and holders, and a drift repair (the newest `driftHistory` kept).
+    public mutating func update(with outcome: PollOutcome) {
+        lastPollAt = outcome.at
+        pollError = outcome.failure
+        if let reserved = outcome.reserved { reservedPorts = reserved.description }
+        declaredPorts = outcome.declared.description
+        conflicts = outcome.conflicts
+        holders = outcome.holders
+        if let drift = outcome.drift {
+            self.drift.append(Drift(at: outcome.at, lost: drift.lost.description, restored: drift.restored.description))
+            if self.drift.count > Self.driftHistory { self.drift.removeFirst(self.drift.count - Self.driftHistory) }
+        }
+    }
+}
+
+extension Conflict.HolderInfo {
+    public init(_ holder: Holder) {
+        self.init(pid: holder.pid, command: holder.command, unit: holder.unit, uid: holder.uid)
+    }
+
+    /// The `Holder` this describes (the executable path is not kept).
+    public var holder: Holder {
+        Holder(pid: pid, command: command, executablePath: nil, unit: unit, uid: uid)
+    }
+}

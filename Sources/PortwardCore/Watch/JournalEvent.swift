@@ -1,0 +1,194 @@
+/// The catalogue of what `portward run` writes to the journal: every message has a kind
+/// with a fixed MESSAGE_ID (an sd-id128, usable as `journalctl MESSAGE_ID=...`; one row
+/// each in docs/journal-events.md, checked by a test), a syslog priority, a human message,
+/// and structured fields. The daemon logs nothing that is not built here.
+public struct JournalEvent: Hashable, Sendable {
+    /// An event kind and its MESSAGE_ID.
+    public enum Kind: String, CaseIterable, Hashable, Sendable {
+        /// The reservation was applied (start-up or reload).
+        case applied = "6e1ebdaf87a14322acfe405643ed1046"
+        /// A declared port is held by the wrong process or grabbed as an ephemeral port.
+        case conflictStarted = "e562e6ddc60c4493ad1810a89f43fe43"
+        /// That conflict is over: the port is free or held by its owner.
+        case conflictEnded = "737b33c3af3f4f9d8995d3bb02550c37"
+        /// Declared ports were missing from the kernel value (someone rewrote it) and were
+        /// restored.
+        case driftRepaired = "a6ef985732c844b184124b10740eeb80"
+        /// Someone else added reservations; portward keeps them as foreign.
+        case foreignAdded = "3c56be0b422849bc85586ba0bf3f6c26"
+        /// A reload (SIGHUP or a configuration change) failed; the running reservation is kept.
+        case reloadFailed = "9d66d4fa78c043e9be8a295d5d2b695f"
+        /// A poll failed (netlink, /proc, sysctl); retried next interval. Logged once.
+        case pollFailed = "361a25252d2e42c286a8b151de6f1bfc"
+        /// Polls succeed again after a failure.
+        case pollRecovered = "4049e5ee8d45494b8deea5d2756572f6"
+        /// Declared ports are missing and the repair was refused (a safety rail).
+        case repairRefused = "7248dbd7290c4620b5ee3b849b630209"
+        /// A diagnostic about the configuration or the plan (error, warning or note), with
+        /// CONFIG_FILE, CONFIG_LINE and CONFIG_COLUMN, as systemd's `log_syntax()`.
+        case configurationDiagnostic = "265eebfc7c684999a3cba5eb1471d013"
+        /// The daemon stops (SIGTERM, SIGINT); the reservation stays in place.
+        case stopping = "f5a9fb41e9974ae08ec72aa34e1d9cb9"
+        /// A capability is unavailable and the daemon runs without it (no lock against a
+        /// second daemon, no --watch-config watch).
+        case degraded = "fa13cf34bf1742bc8b5a0030ad182614"
+        /// The daemon could not start (the first apply failed, another daemon runs); it
+        /// exits non-zero without READY=1.
+        case startFailed = "bf0a53b994d64b299e8dd5ee91acaa75"
+
+        /// MESSAGE_ID value: 32 lowercase hex digits.
+        public var messageID: String { rawValue }
+    }
+
+    /// syslog(3) priorities used by the journal's PRIORITY= field.
+    public enum Priority: Int, Hashable, Sendable {
+        case error = 3, warning = 4, notice = 5, info = 6
+    }
+
+    public let kind: Kind
+    public let priority: Priority
+    public let message: String
+    /// Journal fields besides MESSAGE, MESSAGE_ID and PRIORITY: PORTWARD_ENTRY,
+    /// PORTWARD_PORT, PORTWARD_PROTOCOL, PORTWARD_HOLDER_PID, PORTWARD_HOLDER_COMM,
+    /// PORTWARD_HOLDER_UNIT, PORTWARD_HOLDER_UID, PORTWARD_VERDICT, CONFIG_FILE,
+    /// CONFIG_LINE, CONFIG_COLUMN, PORTWARD_LOST, PORTWARD_RESTORED, PORTWARD_ERRORS.
+    /// Keys are journal field names.
+    public let fields: [String: String]
+
+    private init(_ kind: Kind, _ priority: Priority, _ message: String, fields: [String: String] = [:]) {
+        self.kind = kind
+        self.priority = priority
+        self.message = message
+        self.fields = fields
+    }
+
+    /// The start or end of a conflict on one socket.
+    public static func conflict(_ conflict: Conflict, started: Bool) -> JournalEvent {
+        var fields: [String: String] = [
+            "PORTWARD_ENTRY": conflict.entry,
+            "PORTWARD_PORT": String(conflict.port),
+            "PORTWARD_PROTOCOL": conflict.transport.rawValue,
+            "PORTWARD_VERDICT": conflict.verdict.rawValue,
+            "CONFIG_FILE": conflict.file,
+            "CONFIG_LINE": String(conflict.line),
+        ]
+        if let holder = conflict.holder {
+            fields["PORTWARD_HOLDER_PID"] = String(holder.pid)
+            fields["PORTWARD_HOLDER_COMM"] = holder.command
+            fields["PORTWARD_HOLDER_UID"] = String(holder.uid)
+            if let unit = holder.unit { fields["PORTWARD_HOLDER_UNIT"] = unit }
+        } else {
+            fields["PORTWARD_HOLDER_UID"] = String(conflict.socketUID)
+        }
+        let what = "\(conflict.port)/\(conflict.transport.rawValue) (\(conflict.entry))"
+        if started {
+            return JournalEvent(.conflictStarted, .warning, "conflict: \(what) \(conflict.explanation)", fields: fields)
+        }
+        return JournalEvent(.conflictEnded, .info, "port \(what) is free of the conflict again (was \(conflict.holderDescription))", fields: fields)
+    }
+}
+
+extension JournalEvent {
+    /// The reservation was applied at start-up (`applied: SUMMARY`) or after a reload
+    /// (`reloaded: SUMMARY`).
+    public static func applied(_ summary: String, declared: PortSet, reload: Bool) -> JournalEvent {
+        JournalEvent(.applied, .info, "\(reload ? "reloaded" : "applied"): \(summary)",
+                     fields: ["PORTWARD_PORT": declared.description])
+    }
+
+    /// Declared ports were missing from the kernel value and were written back.
+    public static func driftRepaired(_ repair: PollOutcome.DriftRepair) -> JournalEvent {
+        JournalEvent(.driftRepaired, .warning,
+                     "net.ipv4.ip_local_reserved_ports lost declared ports \(repair.lost) (rewritten by another writer, e.g. sysctl --system); restored",
+                     fields: ["PORTWARD_PORT": repair.lost.description, "PORTWARD_LOST": repair.lost.description,
+                              "PORTWARD_RESTORED": repair.restored.description])
+    }
+
+    /// Another writer added reservations.
+    public static func foreignAdded(_ ports: PortSet) -> JournalEvent {
+        JournalEvent(.foreignAdded, .info, "reservations \(ports) were added by another writer; kept as theirs",
+                     fields: ["PORTWARD_PORT": ports.description])
+    }
+
+    /// A reload found configuration errors: `errors` (at least one) are the error
+    /// diagnostics; the first one's location becomes CONFIG_FILE/LINE/COLUMN.
+    public static func reloadFailed(configurationErrors errors: [Diagnostic]) -> JournalEvent {
+        var fields = ["PORTWARD_ERRORS": String(errors.count)]
+        if let first = errors.first {
+            fields.merge(locationFields(first.location)) { $1 }
+        }
+        return JournalEvent(.reloadFailed, .error,
+                            "reload failed, keeping the running reservation: \(errors.first.map { "\($0)" } ?? "configuration error")",
+                            fields: fields)
+    }
+
+    /// A reload's apply failed (kernel, state file, lock, safety rail) for `reason`.
+    public static func reloadFailed(reason: String) -> JournalEvent {
+        JournalEvent(.reloadFailed, .error, "reload failed, keeping the running reservation: \(reason)")
+    }
+
+    /// The daemon cannot start for `reason`.
+    public static func startFailed(_ reason: String) -> JournalEvent {
+        JournalEvent(.startFailed, .error, reason)
+    }
+
+    /// The first failing check after successful ones; retried every `retryInterval` s.
+    public static func pollFailed(_ reason: String, retryInterval: Double) -> JournalEvent {
+        JournalEvent(.pollFailed, .warning, "check failed, retrying every \(retryInterval) s: \(reason)")
+    }
+
+    /// Checks succeed again.
+    public static func pollRecovered() -> JournalEvent {
+        JournalEvent(.pollRecovered, .notice, "checks succeed again")
+    }
+
+    /// A safety rail refused the repair of missing declared ports.
+    public static func repairRefused(_ error: Diagnostic) -> JournalEvent {
+        JournalEvent(.repairRefused, .error, "cannot restore the reservation: \(error.message)",
+                     fields: locationFields(error.location))
+    }
+
+    /// A configuration or plan diagnostic: the message is `FILE:LINE:COLUMN: severity:
+    /// message`, as on the terminal; errors at priority 3, warnings 4, notes 5.
+    public static func configuration(_ diagnostic: Diagnostic) -> JournalEvent {
+        let priority: Priority = switch diagnostic.severity {
+        case .error: .error
+        case .warning: .warning
+        case .note: .notice
+        }
+        return JournalEvent(.configurationDiagnostic, priority, "\(diagnostic)", fields: locationFields(diagnostic.location))
+    }
+
+    /// The daemon stops; the reservation stays.
+    public static func stopping() -> JournalEvent {
+        JournalEvent(.stopping, .info, "stopping; the reservation stays in place")
+    }
+
+    /// The daemon runs without a capability; `message` says which and why.
+    public static func degraded(_ message: String) -> JournalEvent {
+        JournalEvent(.degraded, .warning, message)
+    }
+
+    /// The events one watch cycle gives, in the order it met them: repair warnings,
+    /// refused repair, drift, foreign additions, conflicts started, conflicts ended, then
+    /// the cycle's failure (the first of a series) or recovery.
+    public static func events(for outcome: PollOutcome, retryInterval: Double) -> [JournalEvent] {
+        var events: [JournalEvent] = []
+        events += outcome.repairWarnings.map(JournalEvent.configuration)
+        events += outcome.repairRefused.map(JournalEvent.repairRefused)
+        if let drift = outcome.drift { events.append(.driftRepaired(drift)) }
+        if !outcome.foreignAdded.isEmpty { events.append(.foreignAdded(outcome.foreignAdded)) }
+        events += outcome.conflictsStarted.map { .conflict($0, started: true) }
+        events += outcome.conflictsEnded.map { .conflict($0, started: false) }
+        if outcome.recovered { events.append(.pollRecovered()) }
+        if let failure = outcome.failure, outcome.failureStarted {
+            events.append(.pollFailed(failure, retryInterval: retryInterval))
+        }
+        return events
+    }
+
+    private static func locationFields(_ location: SourceLocation?) -> [String: String] {
+        guard let location else { return [:] }
+        return ["CONFIG_FILE": location.file, "CONFIG_LINE": String(location.line), "CONFIG_COLUMN": String(location.column)]
+    }
+}

@@ -1,0 +1,61 @@
+/// Where portward acts, and the files it keeps about it: one value per target, passed to
+/// every command and to the daemon, so that the runtime file names are spelled here only.
+///
+/// Paths (all under `root`, `--root`):
+/// - `runtimeDirectory`: `/run/portward` (systemd's RuntimeDirectory=; tmpfs, emptied at
+///   boot exactly when the kernel's per-netns value is reset);
+/// - `statePath`: `state.json`, the ports portward added (`StateStore`);
+/// - `daemonViewPath`: `daemon.json`, what the running daemon knows (`DaemonViewStore`);
+/// - `reconcileLockPath`: `lock`, held around plan + commit by every portward process;
+/// - `daemonLockPath`: `daemon.lock`, held for a daemon's lifetime: "is a daemon
+///   running?" is answered by this lock (`isDaemonRunning`), not by probing pids.
+public struct TargetContext: Sendable, Hashable {
+    /// The network namespace the target's kernel key belongs to.
+    public enum Namespace: Sendable, Hashable, CustomStringConvertible {
+        /// The namespace portward itself runs in (the host's, for portward.service).
+        case current
+
+        public var description: String { "current" }
+    }
+
+    /// Alternative root directory for configuration and state; `/` for the running system.
+    public let root: String
+    /// The network namespace acted on.
+    public let namespace: Namespace
+    /// The sysctl tree of `namespace` (`/proc/sys`).
+    public let procSys: String
+    /// `/run/portward` under `root`.
+    public let runtimeDirectory: String
+
+    public init(root: String = "/", namespace: Namespace = .current, procSys: String = "/proc/sys") {
+        self.root = root
+        self.namespace = namespace
+        self.procSys = procSys
+        runtimeDirectory = RootedPath.join(root, "/run/portward")
+    }
+
+    public var statePath: String { runtimeDirectory + "/state.json" }
+    public var daemonViewPath: String { runtimeDirectory + "/daemon.json" }
+    public var reconcileLockPath: String { runtimeDirectory + "/lock" }
+    public var daemonLockPath: String { runtimeDirectory + "/daemon.lock" }
+
+    /// The state file of this target.
+    public var stateStore: StateStore { StateStore(path: statePath) }
+    /// The daemon's published view of this target.
+    public var daemonViewStore: DaemonViewStore { DaemonViewStore(path: daemonViewPath) }
+
+    /// Takes the reconcile lock, waiting up to `wait` seconds. See `FileLock.acquire`.
+    public func lockReconcile(wait: Double) throws(FileLock.Failure) -> FileLock {
+        try FileLock.acquire(reconcileLockPath, wait: wait)
+    }
+
+    /// Takes the daemon's lifetime lock. Waits up to 1 s: long enough for a `status`
+    /// probe (`isDaemonRunning`) to let go, far too short to mistake a running daemon for
+    /// one. See `FileLock.acquire`.
+    public func lockDaemon() throws(FileLock.Failure) -> FileLock {
+        try FileLock.acquire(daemonLockPath, wait: 1)
+    }
+
+    /// True while a `portward run` for this target holds its lifetime lock.
+    public var isDaemonRunning: Bool { FileLock.isHeld(daemonLockPath) }
+}

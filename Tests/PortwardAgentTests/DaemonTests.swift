@@ -1,0 +1,203 @@
+import Foundation
+import PortwardCore
+import SystemPackage
+@testable import PortwardLinux
+@testable import PortwardAgent
+import Testing
+
+/// The daemon in-process, on fakes (kernel key, sock_diag, notifier, clock, journal) and
+/// configuration files under a temporary root: no root, no kernel, no event loop.
+final class DaemonHarness {
+    let root = TemporaryTree("portward-daemon")
+    let proc = TemporaryTree("portward-proc")
+    let kernel: FakeReservedPorts
+    let sockets = FakeSockDiag()
+    let notifier = RecordingNotifier()
+    let clock = FakeClock()
+    let journal = JournalRecorder()
+    var context: TargetContext { TargetContext(root: root.path) }
+    lazy var daemon: Daemon = makeDaemon()
+
+    init(config: String, kernel: PortSet = PortSet()) {
+        self.kernel = FakeReservedPorts(kernel)
+        root.file("etc/portward/ports.conf", config)
+    }
+
+    func makeDaemon() -> Daemon {
+        let root = self.root.path, proc = self.proc.path, sockets = self.sockets
+        let environment = DaemonEnvironment(
+            notifier: notifier, clock: clock, logger: journal.logger,
+            sysctl: ReservedPortsSysctl(io: kernel),
+            makeHolderLookup: {
+                try HolderLookup(procRoot: proc, processes: ProcessTable(procRoot: proc, unitLookup: { _ in nil }),
+                                 sockDiag: sockets)
+            },
+            loadConfiguration: { ConfigLoader(root: root, resolveService: { _, _ in nil }).load() },
+            pid: 4242)
+        return Daemon(context: context, options: DaemonOptions(interval: 1), environment: environment)
+    }
+
+    /// daemon.json as the daemon published it.
+    var published: DaemonView? { context.daemonViewStore.load() }
+}
+
+@Suite struct DaemonTests {
+    @Test func startAppliesThenReportsReadyAndPublishesItsView() throws {
+        let h = DaemonHarness(config: "radius 1812-1813 udp\n", kernel: PortSet([7000]))
+        try h.daemon.start()
+        #expect(h.kernel.value == PortSet([1812, 1813, 7000]))
+        #expect(h.notifier.sent == [.ready(status: "reserved 2 ports for 1 services")])
+        #expect(h.journal.ids() == [JournalEvent.Kind.configurationDiagnostic.messageID, JournalEvent.Kind.applied.messageID])
+        #expect(h.journal.entries.first?.message.hasSuffix("ports.conf:1:1: warning: radius: 1812-1813 outside ip_local_port_range 32768-60999; the kernel never picks these as ephemeral ports, so reserving them has no effect unless the range is widened") == true)
+        #expect(h.journal.entries.last?.message == "applied: reserved 2 ports for 1 services")
+        let view = try #require(h.published)
+        #expect(view.pid == 4242 && view.reservedPorts == "1812-1813,7000" && view.lastPollAt == h.clock.now)
+    }
+
+    @Test func configurationErrorsAtStartAreJournalledWithTheirLocation() {
+        let h = DaemonHarness(config: "radius 1812 udp\nbroken 99999\n")
+        #expect(throws: PortwardAgent.ExitStatus.configurationError) { try h.daemon.start() }
+        let errors = h.journal.entries(.configurationDiagnostic)
+        #expect(errors.count == 1)
+        #expect(errors.first?.fields["CONFIG_FILE"] == h.root.path + "/etc/portward/ports.conf")
+        #expect(errors.first?.fields["CONFIG_LINE"] == "2")
+        #expect(errors.first?.fields["CONFIG_COLUMN"] == "8")
+        #expect(h.kernel.value.isEmpty && h.notifier.sent.isEmpty, "nothing applied, no READY")
+    }
+
+    @Test func conflictStartsAndEndsOnceEach() throws {
+        let h = DaemonHarness(config: "radius 1812 udp\n")
+        try h.daemon.start()
+        h.journal.clear()
+        // A resolver's outbound query took 1812 as its source port.
+        h.sockets.records = [.udp(1812, remote: "192.0.2.53", remotePort: 53, uid: 101)]
+        h.clock.now += 1
+        h.daemon.poll()
+        h.daemon.poll()
+        let started = h.journal.entries(.conflictStarted)
+        #expect(started.count == 1, "reported when it starts, not every poll")
+        #expect(started.first?.fields["PORTWARD_PORT"] == "1812")
+        #expect(started.first?.fields["PORTWARD_VERDICT"] == "ephemeral-grab")
+        #expect(h.notifier.sent.last == .status("reserved 1 ports for 1 services, 1 conflict: 1812/udp held by an unknown process (uid 101)"))
+        #expect(h.published?.conflicts.map(\.port) == [1812])
+
+        h.sockets.records = []
+        h.daemon.poll()
+        #expect(h.journal.entries(.conflictEnded).count == 1)
+        #expect(h.published?.conflicts == [])
+        #expect(h.notifier.sent.last == .status("reserved 1 ports for 1 services"))
+    }
+
+    @Test func holderOfAnotherUnitIsNamed() throws {
+        let h = DaemonHarness(config: "rsync 873 tcp exe:/usr/bin/rsync\n")
+        fakeProc(h.proc, processes: [(pid: 812, comm: "rpcbind", uid: 0, exe: "/sbin/rpcbind", inodes: [99])])
+        try h.daemon.start()
+        h.sockets.records = [.tcpListen(873, inode: 99)]
+        h.daemon.poll()
+        let started = try #require(h.journal.entries(.conflictStarted).first)
+        #expect(started.message == "conflict: 873/tcp (rsync) held by rpcbind[812], not by the declared owner")
+        #expect(started.fields["PORTWARD_HOLDER_PID"] == "812")
+        #expect(h.published?.holders.first?.holders.first?.command == "rpcbind")
+    }
+
+    @Test func driftIsRepairedAndForeignPortsAreKept() throws {
+        let h = DaemonHarness(config: "radius 1812-1813 udp\n")
+        try h.daemon.start()
+        h.journal.clear()
+        h.kernel.value = PortSet([5000])   // sysctl --system replaced the whole value
+        h.clock.now += 10
+        h.daemon.poll()
+        #expect(h.kernel.value == PortSet([1812, 1813, 5000]))
+        let drift = h.journal.entries(.driftRepaired)
+        #expect(drift.count == 1)
+        #expect(drift.first?.fields["PORTWARD_LOST"] == "1812-1813")
+        #expect(drift.first?.fields["PORTWARD_RESTORED"] == "1812-1813")
+        #expect(h.journal.entries(.foreignAdded).first?.fields["PORTWARD_PORT"] == "5000")
+        #expect(h.published?.drift.map(\.restored) == ["1812-1813"])
+        #expect(h.published?.drift.first?.at == h.clock.now)
+    }
+
+    @Test func pendingReloadBeatsDriftRepair() throws {
+        let h = DaemonHarness(config: "radius 1812 udp\n")
+        try h.daemon.start()
+        h.daemon.reloadPending = { true }
+        h.kernel.value = PortSet()
+        h.daemon.poll()
+        #expect(h.kernel.value.isEmpty, "the repair waits for the reload")
+        #expect(h.journal.entries(.driftRepaired).isEmpty)
+    }
+
+    @Test func badReloadKeepsTheReservationAndSaysWhere() throws {
+        let h = DaemonHarness(config: "radius 1812 udp\n")
+        try h.daemon.start()
+        h.root.file("etc/portward/ports.conf", "radius 1812 udp\nrsync 873 tcp\nbroken 70000\n")
+        h.daemon.reload()
+        #expect(h.kernel.value == PortSet([1812]))
+        #expect(h.daemon.configuration.entries.map(\.name) == ["radius"])
+        let failed = try #require(h.journal.entries(.reloadFailed).first)
+        #expect(failed.fields["CONFIG_LINE"] == "3" && failed.fields["CONFIG_COLUMN"] == "8")
+        #expect(failed.fields["PORTWARD_ERRORS"] == "1")
+        #expect(h.notifier.sent.suffix(2).first.map { if case .reloading = $0 { true } else { false } } == true)
+        #expect(h.notifier.sent.last == .ready(status: "reserved 1 ports for 1 services"))
+    }
+
+    @Test func goodReloadAppliesTheNewConfiguration() throws {
+        let h = DaemonHarness(config: "radius 1812 udp\n")
+        try h.daemon.start()
+        h.root.file("etc/portward/ports.conf", "rsync 873 tcp\n")
+        h.daemon.reload()
+        #expect(h.kernel.value == PortSet([873]), "1812 was portward's: released")
+        #expect(h.journal.entries(.applied).last?.message == "reloaded: reserved 1 ports for 1 services")
+    }
+
+    @Test func failingChecksAreReportedOnceAndTheirRecoveryToo() throws {
+        let h = DaemonHarness(config: "radius 1812 udp\n")
+        try h.daemon.start()
+        h.sockets.error = .noBufferSpace
+        h.daemon.poll()
+        h.daemon.poll()
+        #expect(h.journal.entries(.pollFailed).count == 1)
+        #expect(h.published?.pollError != nil)
+        #expect(h.daemon.summary.hasSuffix("; last check failed: \(Errno.noBufferSpace)"))
+        h.sockets.error = nil
+        h.daemon.poll()
+        #expect(h.journal.entries(.pollRecovered).count == 1)
+        #expect(h.published?.pollError == nil)
+    }
+
+    @Test func refusedRepairIsJournalled() throws {
+        let h = DaemonHarness(config: "radius 1812 udp\n")
+        try h.daemon.start()
+        // Someone narrowed the ephemeral range to 1812 alone and dropped the reservation:
+        // restoring it would reserve the whole range.
+        h.kernel.localPortRange = "1812\t1812\n"
+        h.kernel.value = PortSet()
+        h.daemon.poll()
+        #expect(h.kernel.value.isEmpty)
+        #expect(h.journal.entries(.repairRefused).count == 1)
+    }
+
+    @Test func stopSaysStoppingAndLeavesTheReservation() throws {
+        let h = DaemonHarness(config: "radius 1812 udp\n")
+        try h.daemon.start()
+        h.daemon.stop()
+        #expect(h.notifier.sent.last == .stopping)
+        #expect(h.journal.entries(.stopping).count == 1)
+        #expect(h.kernel.value == PortSet([1812]))
+    }
+}
+
+@Suite struct JournalCatalogueTests {
+    /// Every event kind has its row in docs/journal-events.md, and every MESSAGE_ID there
+    /// is a kind: the catalogue is the documentation.
+    @Test func documentationListsExactlyTheCatalogue() throws {
+        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/journal-events.md")
+        let text = try String(contentsOf: doc, encoding: .utf8)
+        let documented = Set(text.split(separator: "\n").filter { $0.hasPrefix("| `") }.compactMap { line -> String? in
+            let id = line.dropFirst(3).prefix(32)
+            return id.count == 32 && id.allSatisfy(\.isHexDigit) ? String(id) : nil
+        })
+        #expect(documented == Set(JournalEvent.Kind.allCases.map(\.messageID)))
+    }
+}
