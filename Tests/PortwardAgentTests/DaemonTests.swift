@@ -201,3 +201,92 @@ final class DaemonHarness {
         #expect(documented == Set(JournalEvent.Kind.allCases.map(\.messageID)))
     }
 }
+
+/// Issue 11, floods: what another user can make the daemon write is bounded.
+@Suite struct DaemonFloodTests {
+    /// A `user:` owner is verified by the socket's uid alone (no /proc needed).
+    static let bulk = "bulk 45000-46999 udp user:1000\n"
+
+    @Test func oneHolderOnTwoThousandPortsIsOneEventAndABoundedView() throws {
+        let h = DaemonHarness(config: Self.bulk)
+        try h.daemon.start()
+        h.journal.clear()
+        h.sockets.records = (45000...46999).map { (port: Int) -> SocketRecord in
+            SocketRecord.udp(UInt16(port), uid: 65534, inode: UInt64(port))
+        }
+        h.daemon.poll()
+        let started = h.journal.entries(.conflictStarted)
+        #expect(started.count == 1)
+        #expect(started.first?.fields["PORTWARD_COUNT"] == "2000")
+        #expect(started.first?.fields["PORTWARD_PORT"] == "45000-46999")
+        #expect(started.first?.message.hasPrefix("conflict: 2000 sockets on 2000 ports 45000-46999/udp (bulk)") == true)
+        let view = try #require(h.published)
+        #expect(view.conflicts.count == DaemonView.conflictLimit)
+        #expect(view.omitted?.conflicts == 2000 - DaemonView.conflictLimit)
+        let size = try #require(h.root.read("run/portward/daemon.json")).utf8.count
+        #expect(size < 150_000, "daemon.json is bounded: \(size) bytes")
+
+        h.sockets.records = []
+        h.daemon.poll()
+        #expect(h.journal.entries(.conflictEnded).count == 1)
+        #expect(h.published?.omitted == nil)
+    }
+
+    @Test func manyHoldersAreCappedAndSummedUpOncePerMinute() throws {
+        let h = DaemonHarness(config: Self.bulk)
+        try h.daemon.start()
+        h.journal.clear()
+        // 500 holders (one uid each, no process visible): 500 groups.
+        h.sockets.records = (0..<500).map { (i: Int) -> SocketRecord in
+            SocketRecord.udp(UInt16(45000 + i), uid: UInt32(20000 + i), inode: UInt64(1 + i))
+        }
+        h.daemon.poll()
+        #expect(h.journal.entries(.conflictStarted).count == 20)
+        h.sockets.records = []
+        h.clock.now += 10
+        h.daemon.poll()
+        #expect(h.journal.entries(.conflictEnded).isEmpty, "the budget of this minute is spent")
+        h.clock.now += 60
+        h.daemon.poll()
+        let suppressed = try #require(h.journal.entries(.eventsSuppressed).first)
+        #expect(suppressed.fields["PORTWARD_COUNT"] == "980")
+        #expect(h.journal.entries.count <= 22)
+    }
+
+    @Test func aWriterRewritingTheKeyGetsOneWarningThenASummary() throws {
+        let h = DaemonHarness(config: "radius 1812 udp\n")
+        try h.daemon.start()
+        h.journal.clear()
+        for _ in 0..<10 {
+            h.kernel.value = PortSet()
+            h.clock.now += 1
+            h.daemon.poll()
+            #expect(h.kernel.value == PortSet([1812]), "every rewrite is repaired")
+        }
+        #expect(h.journal.entries(.driftRepaired).count == 1)
+        h.clock.now += 60
+        h.daemon.poll()
+        let drift = h.journal.entries(.driftRepaired)
+        #expect(drift.count == 2)
+        #expect(drift.last?.fields["PORTWARD_COUNT"] == "9")
+        #expect(h.published?.drift.count == 10, "the view keeps each repair")
+    }
+
+    @Test func aRefusedRepairIsLoggedOnceShownAndItsEndToo() throws {
+        let h = DaemonHarness(config: "radius 1812 udp\n")
+        try h.daemon.start()
+        h.kernel.localPortRange = "1812\t1812\n"
+        h.kernel.value = PortSet()
+        for _ in 0..<5 { h.daemon.poll() }
+        #expect(h.journal.entries(.repairRefused).count == 1)
+        #expect(h.daemon.summary.contains("; cannot restore the reservation: the reservation would cover 1 of the 1 ephemeral ports"))
+        #expect(h.published?.repairRefused?.hasPrefix("the reservation would cover") == true)
+        #expect(DaemonProbe(view: h.published, isRunning: true).summary.contains("cannot restore the reservation"))
+        h.kernel.localPortRange = "32768\t60999\n"
+        h.daemon.poll()
+        #expect(h.journal.entries(.repairRecovered).count == 1)
+        #expect(h.kernel.value == PortSet([1812]))
+        #expect(!h.daemon.summary.contains("cannot restore"))
+        #expect(h.published?.repairRefused == nil)
+    }
+}

@@ -101,7 +101,8 @@ public final class Daemon {
 
     /// STATUS=: "reserved 7 ports for 5 services, 1 conflict: 1645/udp held by named[812]".
     public var summary: String {
-        StatusLine.text(configuration, conflicts: poller?.conflicts ?? [], failure: poller?.failure)
+        StatusLine.text(configuration, conflicts: poller?.conflicts ?? [], failure: poller?.failure,
+                        repairRefused: poller?.refusal.first?.message)
     }
 
     /// Logs a catalogue event.

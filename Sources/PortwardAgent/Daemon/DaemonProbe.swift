@@ -34,6 +34,7 @@ public struct DaemonProbe {
             text += ", last check \(age < 10 ? String(Double(Int(age * 10)) / 10) : String(Int(age))) s ago"
         }
         if let error = view.pollError { text += " (failed: \(error))" }
+        if let refused = view.repairRefused { text += "; cannot restore the reservation: \(refused)" }
         if let drift = view.drift.last {
             text += "; last drift repair \(SystemClock.format(drift.at)): restored \(drift.restored)"
         }

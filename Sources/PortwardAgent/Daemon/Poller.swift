@@ -21,6 +21,8 @@ final class Poller {
     private var userIDs: [String: UInt32] = [:]
     /// The error of the last cycle, nil when it succeeded.
     private(set) var failure: String?
+    /// Why the last drift repair was refused (the safety rail's errors); empty when none.
+    private(set) var refusal: [Diagnostic] = []
 
     /// - Parameters:
     ///   - makeLookup: opens the holder lookup (sock_diag socket); called again after a
@@ -65,6 +67,16 @@ final class Poller {
     }
 
     private func checkDrift(_ outcome: inout PollOutcome, reloadPending: () -> Bool) throws {
+        // Known this cycle unless the repair did not run (lock busy, reload pending).
+        var refusal: [Diagnostic]? = []
+        defer {
+            if let refusal, refusal != self.refusal {
+                outcome.repairRefusedStarted = !refusal.isEmpty
+                outcome.repairRecovered = refusal.isEmpty
+                self.refusal = refusal
+            }
+            outcome.repairRefused = self.refusal
+        }
         let declared = configuration.declaredPorts
         var kernel = try transaction.sysctl.read()
         if case .repair(let missing) = Drift.action(declared: declared, kernel: kernel, reloadPending: false) {
@@ -83,12 +95,14 @@ final class Poller {
                 }
             case .failure(.refused(let plan, let warnings)):
                 outcome.repairWarnings = warnings
-                outcome.repairRefused = plan.diagnostics.filter { $0.severity == .error }
+                refusal = plan.diagnostics.filter { $0.severity == .error }
             case .failure(.busy), .failure(.skipped):
-                break
+                refusal = nil
             case .failure(.unreadable(let error, _)):
+                refusal = nil
                 throw error
             case .failure(.commitFailed(let error, _, let warnings)):
+                refusal = nil
                 outcome.repairWarnings = warnings
                 throw error
             }

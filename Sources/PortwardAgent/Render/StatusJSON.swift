@@ -20,6 +20,8 @@ public enum StatusJSON {
         var pollError: String?
         var conflicts: [Conflict]
         var drift: [DaemonView.Drift]
+        var repairRefused: String?
+        var omitted: DaemonView.Omitted?
     }
 
     struct Entry: Encodable {
@@ -65,7 +67,8 @@ public enum StatusJSON {
             attributionComplete: attributionComplete,
             daemon: Daemon(running: daemon.isRunning, pid: view.map { Int($0.pid) }, startedAt: view?.startedAt,
                            lastPollAt: view?.lastPollAt, pollError: view?.pollError,
-                           conflicts: view?.conflicts ?? [], drift: view?.drift ?? []),
+                           conflicts: view?.conflicts ?? [], drift: view?.drift ?? [],
+                           repairRefused: view?.repairRefused, omitted: view?.omitted),
             entries: rows.map { row in
                 Entry(name: row.entry.name, protocol: row.transport.rawValue,
                       ports: row.entry.portsDescription, owner: row.entry.owner.description,

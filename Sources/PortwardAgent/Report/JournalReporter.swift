@@ -7,14 +7,18 @@ import PortwardCore
 final class JournalReporter: OutcomeReporter {
     private let logger: Logger
     private let retryInterval: Double
+    private var throttle = EventThrottle()
 
     init(logger: Logger, retryInterval: Double) {
         self.logger = logger
         self.retryInterval = retryInterval
     }
 
+    /// The cycle's events, bounded by the `EventThrottle` (a flood by another user costs
+    /// at most 23 lines per minute).
     func report(_ outcome: PollOutcome, summary: String) {
-        for event in JournalEvent.events(for: outcome, retryInterval: retryInterval) { log(event) }
+        let events = JournalEvent.events(for: outcome, retryInterval: retryInterval)
+        for event in throttle.admit(events, now: outcome.at) { log(event) }
     }
 
     /// Sends one event.

@@ -21,8 +21,23 @@ public struct DaemonView: Codable, Equatable, Sendable {
     public var drift: [Drift]
     /// The error of the last poll, nil when it succeeded.
     public var pollError: String?
-    /// Holders of sockets on declared ports, by inode, for non-root attribution.
+    /// Holders of sockets on declared ports, by inode, for non-root attribution (at most
+    /// `holderLimit`).
     public var holders: [SocketHolders]
+    /// Why missing declared ports cannot be restored (a safety rail), nil when they can.
+    public var repairRefused: String?
+    /// Conflicts and holders left out of this file to bound its size (a flood); `status`
+    /// run as root still sees them all.
+    public var omitted: Omitted?
+
+    /// At most this many conflicts and holder records are written (about 300 bytes each).
+    public static let conflictLimit = 200
+    public static let holderLimit = 1000
+
+    public struct Omitted: Codable, Equatable, Sendable {
+        public var conflicts: Int
+        public var holders: Int
+    }
 
     public static let driftHistory = 20
 
@@ -74,8 +89,11 @@ extension DaemonView {
         pollError = outcome.failure
         if let reserved = outcome.reserved { reservedPorts = reserved.description }
         declaredPorts = outcome.declared.description
-        conflicts = outcome.conflicts
-        holders = outcome.holders
+        conflicts = Array(outcome.conflicts.prefix(Self.conflictLimit))
+        holders = Array(outcome.holders.prefix(Self.holderLimit))
+        let left = (conflicts: outcome.conflicts.count - conflicts.count, holders: outcome.holders.count - holders.count)
+        omitted = left == (0, 0) ? nil : Omitted(conflicts: left.conflicts, holders: left.holders)
+        repairRefused = outcome.repairRefused.first?.message
         if let drift = outcome.drift {
             self.drift.append(Drift(at: outcome.at, lost: drift.lost.description, restored: drift.restored.description))
             if self.drift.count > Self.driftHistory { self.drift.removeFirst(self.drift.count - Self.driftHistory) }

@@ -35,6 +35,11 @@ public struct JournalEvent: Hashable, Sendable {
         /// The daemon could not start (the first apply failed, another daemon runs); it
         /// exits non-zero without READY=1.
         case startFailed = "bf0a53b994d64b299e8dd5ee91acaa75"
+        /// A refused repair is possible again (the safety rail no longer trips).
+        case repairRecovered = "9f9766afcbbc463187ed631b1a34771e"
+        /// Conflict events were left out to bound the journal (a flood); counted here once
+        /// per period.
+        case eventsSuppressed = "9ddcda13d7f14cd282850aafddc90bb5"
 
         /// MESSAGE_ID value: 32 lowercase hex digits.
         public var messageID: String { rawValue }
@@ -159,6 +164,53 @@ extension JournalEvent {
         return JournalEvent(.configurationDiagnostic, priority, "\(diagnostic)", fields: locationFields(diagnostic.location))
     }
 
+    /// The refused repair went through: the safety rail no longer trips.
+    public static func repairRecovered() -> JournalEvent {
+        JournalEvent(.repairRecovered, .notice, "the reservation can be restored again")
+    }
+
+    /// The start or end of a group of conflicts (one holder, one entry and protocol): a
+    /// group of one is `conflict(_:started:)`; a larger one names the count, the ports
+    /// (PORTWARD_PORT in kernel notation, PORTWARD_COUNT) and the first few.
+    public static func conflicts(_ group: ConflictGroup, started: Bool) -> JournalEvent {
+        let first = group.first
+        guard group.conflicts.count > 1 else { return conflict(first, started: started) }
+        var event = conflict(first, started: started)
+        let ports = group.ports
+        let shown = ports.ranges.prefix(5).map(\.description).joined(separator: ",") + (ports.ranges.count > 5 ? ",..." : "")
+        let what = "\(group.conflicts.count) sockets on \(ports.count) ports \(shown)/\(first.transport.rawValue) (\(first.entry))"
+        var fields = event.fields
+        fields["PORTWARD_PORT"] = ports.description
+        fields["PORTWARD_COUNT"] = String(group.conflicts.count)
+        let message = started
+            ? "conflict: \(what) \(first.explanation)"
+            : "\(what) are free of the conflict again (were held by \(first.holderDescription))"
+        event = JournalEvent(event.kind, event.priority, message, fields: fields)
+        return event
+    }
+
+    /// `count` more drift repairs within `seconds` after the one reported.
+    public static func driftRepairedAgain(_ count: Int, lost: PortSet, restored: PortSet, seconds: Double) -> JournalEvent {
+        JournalEvent(.driftRepaired, .warning,
+                     "net.ipv4.ip_local_reserved_ports lost declared ports \(count) more \(count == 1 ? "time" : "times") in the last \(Int(seconds)) s (\(lost)); restored each time",
+                     fields: ["PORTWARD_PORT": lost.description, "PORTWARD_LOST": lost.description,
+                              "PORTWARD_RESTORED": restored.description, "PORTWARD_COUNT": String(count)])
+    }
+
+    /// `count` more additions by other writers within `seconds`.
+    public static func foreignAddedAgain(_ count: Int, ports: PortSet, seconds: Double) -> JournalEvent {
+        JournalEvent(.foreignAdded, .info,
+                     "other writers added reservations \(count) more \(count == 1 ? "time" : "times") in the last \(Int(seconds)) s (\(ports)); kept as theirs",
+                     fields: ["PORTWARD_PORT": ports.description, "PORTWARD_COUNT": String(count)])
+    }
+
+    /// `count` conflict events were not logged within `seconds`.
+    public static func eventsSuppressed(_ count: Int, seconds: Double) -> JournalEvent {
+        JournalEvent(.eventsSuppressed, .warning,
+                     "\(count) more conflict \(count == 1 ? "event was" : "events were") not logged in the last \(Int(seconds)) s (rate limit); portward status shows every current conflict",
+                     fields: ["PORTWARD_COUNT": String(count)])
+    }
+
     /// The daemon stops; the reservation stays.
     public static func stopping() -> JournalEvent {
         JournalEvent(.stopping, .info, "stopping; the reservation stays in place")
@@ -175,11 +227,12 @@ extension JournalEvent {
     public static func events(for outcome: PollOutcome, retryInterval: Double) -> [JournalEvent] {
         var events: [JournalEvent] = []
         events += outcome.repairWarnings.map(JournalEvent.configuration)
-        events += outcome.repairRefused.map(JournalEvent.repairRefused)
+        if outcome.repairRefusedStarted { events += outcome.repairRefused.map(JournalEvent.repairRefused) }
+        if outcome.repairRecovered { events.append(.repairRecovered()) }
         if let drift = outcome.drift { events.append(.driftRepaired(drift)) }
         if !outcome.foreignAdded.isEmpty { events.append(.foreignAdded(outcome.foreignAdded)) }
-        events += outcome.conflictsStarted.map { .conflict($0, started: true) }
-        events += outcome.conflictsEnded.map { .conflict($0, started: false) }
+        events += ConflictGroup.group(outcome.conflictsStarted).map { .conflicts($0, started: true) }
+        events += ConflictGroup.group(outcome.conflictsEnded).map { .conflicts($0, started: false) }
         if outcome.recovered { events.append(.pollRecovered()) }
         if let failure = outcome.failure, outcome.failureStarted {
             events.append(.pollFailed(failure, retryInterval: retryInterval))

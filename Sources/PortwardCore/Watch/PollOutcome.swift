@@ -26,9 +26,13 @@ public struct PollOutcome: Equatable, Sendable {
     public var declared: PortSet
     /// The repair this cycle made, if any.
     public var drift: DriftRepair?
-    /// Why declared ports that are missing could not be restored (the safety rail's
-    /// errors); empty when nothing was refused.
+    /// Why declared ports that are missing cannot be restored (the safety rail's
+    /// errors); empty when nothing is refused. Set on every cycle while it lasts.
     public var repairRefused: [Diagnostic]
+    /// True when the refusal is new or its reason changed (reported once per change).
+    public var repairRefusedStarted: Bool = false
+    /// True when a refused repair went through (or is no longer needed) this cycle.
+    public var repairRecovered: Bool = false
     /// Warnings of the repair's plan (a damaged state file).
     public var repairWarnings: [Diagnostic]
     /// Ports another writer reserved since the previous cycle (kept as theirs).

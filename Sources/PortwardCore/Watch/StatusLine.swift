@@ -1,17 +1,21 @@
 /// The daemon's one-line summary for STATUS= (`systemctl status portward`) and the
 /// `applied:` journal event: "reserved 7 ports for 5 services, 1 conflict: 1645/udp held
-/// by named[812]", with "; last check failed: REASON" while checks fail.
+/// by named[812]", with "; cannot restore the reservation: REASON" while a safety rail
+/// refuses the drift repair, and "; last check failed: REASON" while checks fail.
 public enum StatusLine {
     /// - Parameters:
     ///   - configuration: the configuration in force (counts only).
     ///   - conflicts: the current conflicts, ordered (`ConflictTracker.sorted`).
     ///   - failure: the last cycle's error, nil when it succeeded.
-    public static func text(_ configuration: Configuration, conflicts: [Conflict], failure: String?) -> String {
+    ///   - repairRefused: why missing declared ports cannot be restored, nil when they can.
+    public static func text(_ configuration: Configuration, conflicts: [Conflict], failure: String?,
+                            repairRefused: String? = nil) -> String {
         var text = applied(configuration)
         if let first = conflicts.first {
             text += ", \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s"): \(first.port)/\(first.transport.rawValue) held by \(first.holderDescription)"
             if conflicts.count > 1 { text += ", ..." }
         }
+        if let repairRefused { text += "; cannot restore the reservation: \(repairRefused)" }
         if let failure { text += "; last check failed: \(failure)" }
         return text
     }

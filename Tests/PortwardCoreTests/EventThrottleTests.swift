@@ -1,0 +1,51 @@
+import Testing
+@testable import PortwardCore
+
+@Suite struct EventThrottleTests {
+    static func conflict(_ port: UInt16, pid: Int32) -> Conflict {
+        var c = Conflict(entry: PortEntry(name: "e", ranges: [PortRange(1, 65535)], portsText: "", protocols: .all, owner: .any,
+                                          location: SourceLocation(file: "f", line: 1)),
+                         transport: .udp,
+                         finding: SocketFinding(socket: SocketRecord(transport: .udp, family: .ipv4, localAddress: "0.0.0.0",
+                                                                     localPort: port, remoteAddress: "0.0.0.0", remotePort: 0,
+                                                                     state: .close, uid: 7, inode: 1),
+                                                holders: [], verdict: .wrongOwner),
+                         since: 0)
+        c.holder = .init(pid: pid, command: "nc", unit: nil, uid: 7)
+        return c
+    }
+
+    @Test func conflictsGroupPerHolder() {
+        let conflicts = [Self.conflict(5, pid: 1), Self.conflict(3, pid: 2), Self.conflict(4, pid: 1)]
+        let groups = ConflictGroup.group(conflicts)
+        #expect(groups.map { $0.conflicts.map(\.port) } == [[4, 5], [3]])
+        let event = JournalEvent.conflicts(groups[0], started: true)
+        #expect(event.fields["PORTWARD_COUNT"] == "2" && event.fields["PORTWARD_PORT"] == "4-5")
+        #expect(JournalEvent.conflicts(groups[1], started: true) == .conflict(conflicts[1], started: true))
+    }
+
+    @Test func budgetPerPeriodThenOneSummary() {
+        var throttle = EventThrottle(period: 60, conflictBudget: 2)
+        let events = (1...5).map { JournalEvent.conflict(Self.conflict(UInt16($0), pid: Int32($0)), started: true) }
+        #expect(throttle.admit(events, now: 0).count == 2)
+        #expect(throttle.admit([.stopping()], now: 30).map(\.kind) == [.stopping])
+        let later = throttle.admit([], now: 61)
+        #expect(later.map(\.kind) == [.eventsSuppressed])
+        #expect(later.first?.fields["PORTWARD_COUNT"] == "3")
+        #expect(throttle.admit(events, now: 62).count == 2, "a new period has a new budget")
+    }
+
+    @Test func driftFirstThenSummaryWhileItLasts() {
+        var throttle = EventThrottle(period: 60)
+        let drift = JournalEvent.driftRepaired(.init(lost: PortSet([873]), restored: PortSet([873])))
+        #expect(throttle.admit([drift], now: 0).count == 1)
+        #expect(throttle.admit([drift], now: 1).isEmpty)
+        #expect(throttle.admit([drift], now: 2).isEmpty)
+        let summary = throttle.admit([], now: 60)
+        #expect(summary.first?.fields["PORTWARD_COUNT"] == "2")
+        #expect(throttle.admit([drift], now: 61).isEmpty, "still the same series: summed up again")
+        _ = throttle.admit([], now: 121)
+        #expect(throttle.admit([], now: 181).isEmpty)
+        #expect(throttle.admit([drift], now: 182).count == 1, "a quiet minute ends the series")
+    }
+}
