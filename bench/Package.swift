@@ -23,6 +23,7 @@ let package = Package(
             name: "PortwardBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "PortwardAgent", package: root),
                 .product(name: "PortwardCore", package: root),
                 .product(name: "PortwardLinux", package: root),
                 .product(name: "Logging", package: "swift-log"),

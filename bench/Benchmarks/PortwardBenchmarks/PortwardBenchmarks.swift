@@ -1,6 +1,7 @@
 import Benchmark
 import Glibc
 import Logging
+import PortwardAgent
 import PortwardCore
 import PortwardLinux
 
@@ -122,7 +123,7 @@ func closeSockets() {
 
 let heldPort: UInt16 = 1_024  // declared by svc0 in every generated config
 
-nonisolated(unsafe) var watcher: Watcher?
+nonisolated(unsafe) var daemon: Daemon?
 nonisolated(unsafe) var lookup: HolderLookup?
 
 let benchmarks: @Sendable () -> Void = {
@@ -181,17 +182,19 @@ let benchmarks: @Sendable () -> Void = {
     for count in [0, 10_000, 100_000] {
         Benchmark("watch poll, \(count) unrelated sockets",
                   configuration: .init(maxDuration: .seconds(3), maxIterations: 2_000)) { benchmark in
-            for _ in benchmark.scaledIterations { blackHole(watcher!.poll()) }
+            for _ in benchmark.scaledIterations { daemon!.poll() }
         } setup: {
             openUnrelatedSockets(count)
             holdDeclaredPort(heldPort)
-            mkdir(root, 0o755)
+            try! FileContents.writeAtomically(Array(configText(entries: 50).utf8), to: root + "/etc/portward/ports.conf")
             let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
-            watcher = Watcher(configuration: config50, reconciler: Reconciler(root: root), logger: logger,
-                              force: true, root: root, interval: 1)
-            watcher!.poll()  // applies the reservation (drift repair) and fills the holder cache
+            let context = TargetContext(root: root)
+            var environment = DaemonEnvironment.system(context, procRoot: "/proc")
+            environment.logger = logger
+            daemon = Daemon(context: context, options: DaemonOptions(force: true, interval: 1), environment: environment)
+            try! daemon!.start()  // applies the reservation and fills the holder cache
         } teardown: {
-            watcher = nil
+            daemon = nil
             closeSockets()
         }
         Benchmark("sock_diag filtered dump, \(count) unrelated sockets",
