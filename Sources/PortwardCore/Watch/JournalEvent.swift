@@ -82,7 +82,7 @@ public struct JournalEvent: Hashable, Sendable {
         }
         let what = "\(conflict.port)/\(conflict.transport.rawValue) (\(conflict.entry))"
         if started {
-            return JournalEvent(.conflictStarted, .warning, "conflict: \(what) \(conflict.explanation)", fields: fields)
+            return JournalEvent(.conflictStarted, .warning, "\(conflict.verdict == .unattributed ? "unverified" : "conflict"): \(what) \(conflict.explanation)", fields: fields)
         }
         return JournalEvent(.conflictEnded, .info, "port \(what) is free of the conflict again (was \(conflict.holderDescription))", fields: fields)
     }
