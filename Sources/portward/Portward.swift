@@ -13,7 +13,9 @@ struct Portward: ParsableCommand {
 
             Exit status: 0 success; 1 a kernel or system operation failed; 2 the configuration \
             has errors (nothing was applied); 3 (status) a declared port is unreserved or in \
-            conflict; 4 a safety rail refused the plan (see --force); 64 usage error.
+            conflict; 4 a safety rail refused the plan (see --force); 5 (status) nothing needs \
+            attention as far as could be seen, but an owner could not be verified (a holder \
+            that needs root or the daemon to identify; 3 wins when both apply); 64 usage error.
             """,
         subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self]
     )

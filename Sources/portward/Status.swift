@@ -8,11 +8,19 @@ extension Portward {
             abstract: "Show, per declared entry and protocol, whether its ports are reserved and who holds them.",
             discussion: """
                 States: ok (reserved, held by the declared owner), free (reserved, not in use), \
-                conflict (held by another process, or taken as the source port of an outbound \
-                connection), unreserved (not in the kernel's reserved ports). Holders come from \
-                netlink sock_diag and a scan of /proc/*/fd; naming the processes of other users \
-                needs root (CAP_SYS_PTRACE): otherwise they show as "unknown (needs root)". \
-                Exit status 0 when every row is ok or free, 3 otherwise, 2 on configuration errors.
+                conflict (held by another process, or the source port of an outbound connection: \
+                an ephemeral grab, or an explicit bind by a process started after the \
+                reservation), unreserved (not in the kernel's reserved ports), unverified (a \
+                holder that could not be identified, so a unit: or exe: owner could not be \
+                checked; user: owners are checked by the socket's uid, known without root). \
+                Holders come from netlink sock_diag and a scan of /proc/*/fd; naming the \
+                processes of other users needs root (CAP_SYS_PTRACE), or the running daemon's \
+                attribution: otherwise they show as "unknown (needs root)", or "unknown (hidden \
+                by hidepid)" when /proc is mounted with hidepid=2. When the owner serves only \
+                one address family and another process the other, the conflict line says \
+                which family reaches whom. Exit status 0 when every row is ok or free, 3 when \
+                one is conflict or has unreserved ports, else 5 when one is unverified; 2 on \
+                configuration errors, 1 when the kernel cannot be queried.
                 """)
 
         @OptionGroup var options: CommonOptions

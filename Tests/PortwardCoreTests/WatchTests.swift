@@ -66,6 +66,37 @@ import Testing
         #expect(event.message.contains("an unknown process (uid 107)"))
     }
 
+    /// Issue 11: the daemon applies the same rule as status: an unattributed holder is
+    /// tracked and journaled as unverified, never silently taken for the owner.
+    @Test func unattributedSocketIsTrackedAndJournaledAsUnverified() {
+        var tracker = ConflictTracker()
+        let finding = SocketFinding(socket: SocketRecord(transport: .udp, family: .ipv4, localAddress: "0.0.0.0", localPort: 1812,
+                                                         remoteAddress: "0.0.0.0", remotePort: 0, state: .close, uid: 0, inode: 9),
+                                    holders: [], verdict: .unattributed, attribution: .hidepid)
+        let (started, _) = tracker.update([Self.row([finding])], now: 1)
+        #expect(started.count == 1)
+        let event = JournalEvent.conflict(started[0], started: true)
+        #expect(event.fields["PORTWARD_VERDICT"] == "unattributed")
+        #expect(event.message.hasPrefix("unverified: 1812/udp (radius) could not be verified: held by an unknown process (uid 0); /proc is mounted with hidepid"), "\(event.message)")
+    }
+
+    static func connected(_ state: SocketRecord.State, verdict: SocketFinding.Verdict) -> Conflict {
+        let socket = SocketRecord(transport: .udp, family: .ipv4, localAddress: "10.0.0.5", localPort: 1812,
+                                  remoteAddress: "10.0.0.9", remotePort: 53, state: state, uid: 0, inode: 9)
+        let resolver = Holder(pid: 77, command: "resolver", executablePath: nil, unit: "resolver.service", uid: 0)
+        return Conflict(entry: entry, transport: .udp, finding: SocketFinding(socket: socket, holders: [resolver], verdict: verdict), since: 0)
+    }
+
+    @Test func explicitBindAfterTheReservationIsNotCalledAnEphemeralGrab() {
+        let bound = Self.connected(.established, verdict: .boundAfterReservation).explanation
+        #expect(bound == "bound explicitly by resolver[77] (resolver.service) after the reservation (the kernel key cannot stop an explicit bind), as the local port of an ESTABLISHED connection to 10.0.0.9:53")
+        #expect(!bound.contains("ephemeral"))
+        let grab = Self.connected(.established, verdict: .ephemeralGrab).explanation
+        #expect(grab == "taken as the local port of an ESTABLISHED connection to 10.0.0.9:53 by resolver[77] (resolver.service), before the reservation (an ephemeral grab)")
+        #expect(Self.connected(.synSent, verdict: .ephemeralGrab).explanation.contains("of a SYN_SENT connection"))
+        #expect(Self.connected(.timeWait, verdict: .ephemeralGrab).explanation.contains("of a TIME_WAIT connection"))
+    }
+
     @Test func messageIDsAreDistinctSdID128s() {
         let ids = JournalEvent.Kind.allCases.map(\.messageID)
         #expect(Set(ids).count == ids.count)

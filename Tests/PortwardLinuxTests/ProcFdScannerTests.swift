@@ -188,6 +188,45 @@ private final class FakeProc {
     }
 }
 
+/// Issue 11 items 2 and 3: hidepid detection and process start times.
+@Suite struct ProcMountAndStartTimeTests {
+    static let mountinfo = """
+        22 1 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw
+        30 22 0:27 / /proc/sys/fs/binfmt_misc rw,relatime shared:13 - autofs systemd-1 rw,fd=30
+        41 1 0:40 / /tmp/hidden\\040proc rw,relatime - proc proc rw,hidepid=invisible
+        42 1 0:41 / /tmp/noaccess rw,relatime - proc proc rw,hidepid=noaccess
+        43 1 0:42 / /tmp/ptraceable rw,relatime - proc proc rw,hidepid=ptraceable,subset=pid
+        44 1 0:43 / /tmp/remounted rw,relatime - proc proc rw,hidepid=invisible
+        45 1 0:44 / /tmp/remounted rw,relatime - proc proc rw
+        46 1 0:45 / /tmp/tmpfs rw,relatime - tmpfs tmpfs rw,hidepid=2
+        """
+
+    @Test(arguments: [
+        ("/proc", false), ("/tmp/hidden proc", true), ("/tmp/noaccess", false), ("/tmp/ptraceable", true),
+        ("/tmp/remounted", false), ("/tmp/tmpfs", false), ("/nowhere", false),
+    ])
+    func hidepidOfTheMountAt(mountPoint: String, hides: Bool) {
+        #expect(ProcMount.hidepid(mountinfo: Self.mountinfo, mountPoint: mountPoint) == hides)
+    }
+
+    @Test func startTimeFields() {
+        // comm with spaces and a parenthesis; starttime is field 22.
+        let stat = "4242 (a b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10 18446744073709551615\n"
+        #expect(ProcessTable.startTicks(stat: Array(stat.utf8)) == 123_456)
+        #expect(ProcessTable.startTicks(stat: Array("1 (x) S 1 2".utf8)) == nil)
+        #expect(ProcessTable.bootTime(stat: Array("cpu  1 2 3\nbtime 1764570000\nprocesses 9\n".utf8)) == 1_764_570_000)
+        #expect(ProcessTable.bootTime(stat: Array("cpu 1\n".utf8)) == nil)
+    }
+
+    @Test func ownStartTimeIsInThePast() throws {
+        let started = try #require(ProcessTable().startTime(pid: getpid()))
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        #expect(started <= Double(now.tv_sec) + 1)
+        #expect(started > 1_000_000_000)
+    }
+}
+
 @Suite struct HolderLookupTests {
     @Test func attributesOwnListenerAndFollowsAMovedDescriptor() throws {
         let listener = TestSocket.listener()

@@ -271,3 +271,33 @@ import Testing
         }
     }
 }
+
+/// Issue 11 item 4: which address families an IPv6 socket serves needs IPV6_V6ONLY.
+@Suite struct SockDiagV6OnlyTests {
+    /// A TCP listener on [::], ephemeral port, with IPV6_V6ONLY set or cleared.
+    static func wildcardListener(v6Only: Bool) -> TestSocket {
+        let socket = TestSocket(fd: Glibc.socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0))
+        var flag: Int32 = v6Only ? 1 : 0
+        precondition(setsockopt(socket.fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &flag, socklen_t(MemoryLayout<Int32>.size)) == 0)
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_any
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket.fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size))
+            }
+        }
+        precondition(rc == 0 && listen(socket.fd, 8) == 0, "bind/listen: errno \(errno)")
+        return socket
+    }
+
+    @Test func v6OnlyComesFromTheKernel() throws {
+        let only = Self.wildcardListener(v6Only: true)
+        let dual = Self.wildcardListener(v6Only: false)
+        let records = try SockDiag().sockets(families: [.ipv6], sourcePorts: PortSet([only.port, dual.port]))
+        let onlyRecord = try #require(records.first { $0.inode == only.inode })
+        let dualRecord = try #require(records.first { $0.inode == dual.inode })
+        #expect(onlyRecord.v6Only && onlyRecord.servedFamilies == [.ipv6])
+        #expect(!dualRecord.v6Only && dualRecord.servedFamilies == [.ipv4, .ipv6])
+    }
+}

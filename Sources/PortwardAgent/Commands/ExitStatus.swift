@@ -13,6 +13,10 @@ public struct ExitStatus: Error, Equatable, Sendable, CustomStringConvertible {
     public static let attention = ExitStatus(3)
     /// A safety rail refused the plan; `--force` overrides.
     public static let refused = ExitStatus(4)
+    /// `status`: nothing needs attention as far as could be seen, but an owner could not be
+    /// verified (a holder this user cannot identify: needs root, or the daemon). Status 3
+    /// wins when both apply.
+    public static let unverified = ExitStatus(5)
 
     public var description: String { "exit status \(code)" }
 }

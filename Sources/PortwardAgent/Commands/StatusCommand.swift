@@ -28,8 +28,9 @@ public struct StatusCommand {
         self.daemon = daemon
     }
 
-    /// Throws `.attention` when a row is in conflict or unreserved, `.configurationError`,
-    /// or `.failure` (the kernel value or sock_diag cannot be read).
+    /// Throws `.attention` when a row is in conflict or has unreserved ports, else
+    /// `.unverified` when a row's owner could not be verified (an unattributed holder);
+    /// `.configurationError`, or `.failure` (the kernel value or sock_diag cannot be read).
     public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
         let configuration = try context.loadConfiguration(reportingTo: terminal)
         let reserved: PortSet
@@ -49,18 +50,24 @@ public struct StatusCommand {
         // (not root), and its state is shown next to this live check.
         let daemon = self.daemon ?? DaemonProbe(context)
         let sockets = daemon.attribute(report.sockets)
+        // When portward reserved each port (state file): tells an explicit bind from an
+        // ephemeral grab. Unknown (none) when the state file cannot be read.
+        let times = ReservationTimes((try? context.stateStore.load())?.reservedSince ?? [])
         let rows = PortClassifier.classify(configuration: configuration, reserved: reserved,
-                                           sockets: sockets, userIDs: UserDatabase.uids(of: configuration))
-        let incomplete = report.attributionIncomplete
-            && sockets.contains { $0.holders.isEmpty && $0.socket.inode != 0 }
+                                           sockets: sockets, userIDs: UserDatabase.uids(of: configuration),
+                                           reservationTimes: times)
+        let incomplete = sockets.contains { $0.holders.isEmpty && $0.socket.inode != 0 && $0.attribution != .complete }
         if json {
             terminal.out(StatusJSON.render(rows, reserved: reserved, attributionComplete: !incomplete, daemon: daemon) + "\n")
         } else {
             terminal.out(daemon.summary + "\n")
             terminal.out(StatusTable.render(rows, attributionIncomplete: incomplete))
         }
-        if rows.contains(where: { $0.state == .conflict || $0.state == .unreserved }) {
+        if rows.contains(where: { $0.state == .conflict || !$0.unreserved.isEmpty }) {
             throw .attention
+        }
+        if rows.contains(where: { $0.state == .unverified }) {
+            throw .unverified
         }
     }
 }

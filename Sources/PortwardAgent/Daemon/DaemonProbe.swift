@@ -71,7 +71,8 @@ public struct DaemonProbe {
         for entry in view.holders { byInode[entry.inode] = entry.holders.map(\.holder) }
         return sockets.map { held in
             guard held.holders.isEmpty, held.socket.inode != 0, let holders = byInode[held.socket.inode] else { return held }
-            return HeldSocket(socket: held.socket, holders: holders)
+            // The daemon scanned as root: its answer is complete.
+            return HeldSocket(socket: held.socket, holders: holders, attribution: .complete)
         }
     }
 }

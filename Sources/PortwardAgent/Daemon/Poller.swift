@@ -115,8 +115,11 @@ final class Poller {
     private func checkHolders(_ outcome: inout PollOutcome) throws {
         if lookup == nil { lookup = try makeLookup() }
         let report = try lookup!.holders(of: configuration.declaredPorts)
+        // Reservation times only matter for a connected socket on a declared port.
+        let times = report.sockets.contains { !$0.socket.isListening }
+            ? ReservationTimes((try? transaction.store.load())?.reservedSince ?? []) : ReservationTimes()
         let rows = PortClassifier.classify(configuration: configuration, reserved: lastKernel ?? PortSet(),
-                                           sockets: report.sockets, userIDs: userIDs)
+                                           sockets: report.sockets, userIDs: userIDs, reservationTimes: times)
         let (started, ended) = tracker.update(rows, now: clock.realtime())
         outcome.conflictsStarted = started
         outcome.conflictsEnded = ended

@@ -34,6 +34,8 @@ public enum StatusJSON {
         var reserved: String
         var unreservedPorts: String
         var state: String
+        /// `unverified` only: why the owner could not be checked (first such socket).
+        var unverifiedReason: String?
         var sockets: [Socket]
     }
 
@@ -47,6 +49,12 @@ public enum StatusJSON {
         var uid: Int
         var inode: UInt64
         var verdict: String
+        /// Address families whose clients reach this socket.
+        var families: [String]
+        /// A wrong-owner listener: the families the owner holds instead (disjoint).
+        var ownerFamilies: [String]?
+        /// complete, needs-root, hidepid, proc-unreadable.
+        var attribution: String
         var holders: [Process]
     }
 
@@ -56,6 +64,7 @@ public enum StatusJSON {
         var executable: String?
         var unit: String?
         var uid: Int
+        var startedAt: Double?
     }
 
     /// The document, pretty-printed with sorted keys (no trailing newline).
@@ -75,6 +84,7 @@ public enum StatusJSON {
                       file: row.entry.location.file, line: row.entry.location.line,
                       reserved: row.reserved.rawValue, unreservedPorts: row.unreserved.description,
                       state: row.state.rawValue,
+                      unverifiedReason: row.findings.lazy.compactMap { $0.unverifiedReason(owner: row.entry.owner) }.first,
                       sockets: row.findings.map { f in
                           Socket(port: Int(f.socket.localPort), family: f.socket.family.description,
                                  localAddress: f.socket.localAddress,
@@ -82,9 +92,12 @@ public enum StatusJSON {
                                  remotePort: f.socket.remotePort == 0 ? nil : Int(f.socket.remotePort),
                                  socketState: f.socket.state.description, uid: Int(f.socket.uid),
                                  inode: f.socket.inode, verdict: f.verdict.rawValue,
+                                 families: f.socket.servedFamilies.map(\.description),
+                                 ownerFamilies: f.ownerFamilies?.map(\.description),
+                                 attribution: f.attribution.rawValue,
                                  holders: f.holders.map {
                                      Process(pid: Int($0.pid), command: $0.command, executable: $0.executablePath,
-                                             unit: $0.unit, uid: Int($0.uid))
+                                             unit: $0.unit, uid: Int($0.uid), startedAt: $0.startedAt)
                                  })
                       })
             })

@@ -11,10 +11,29 @@ public enum StatusTable {
         var text = Table.render(header: ["ENTRY", "PROTO", "PORTS", "RESERVED", "STATE", "HOLDERS"], rows: cells)
         let conflicts = rows.flatMap { row in row.findings.filter(\.verdict.isConflict).map { (row, $0) } }
         for (row, finding) in conflicts {
-            let why = finding.verdict == .ephemeralGrab
-                ? "taken as the local port of a \(finding.socket.state) connection to \(finding.socket.remoteAddress):\(finding.socket.remotePort) (an ephemeral grab)"
-                : "held by \(describe(finding)), not by \(row.entry.owner)"
+            let state = "\(finding.socket.state)"
+            let connection = "\(Conflict.article(state)) \(state) connection to \(finding.socket.remoteAddress):\(finding.socket.remotePort)"
+            let why: String
+            switch finding.verdict {
+            case .ephemeralGrab:
+                why = "taken as the local port of \(connection) (an ephemeral grab)"
+            case .boundAfterReservation:
+                why = "bound explicitly by \(describe(finding)) after the reservation (the kernel key cannot stop an explicit bind), as the local port of \(connection)"
+            default:
+                if let owners = finding.ownerFamilies {
+                    let theirs = Conflict.familyNames(finding.socket.servedFamilies.map(\.description))
+                    why = "\(theirs) is held by \(describe(finding)), not by \(row.entry.owner); the owner holds only \(Conflict.familyNames(owners.map(\.description))), so \(theirs) clients reach the wrong process"
+                } else {
+                    why = "held by \(describe(finding)), not by \(row.entry.owner)"
+                }
+            }
             text += "conflict: \(finding.socket.localPort)/\(row.transport.rawValue) (\(row.entry.name), \(row.entry.location.file.escapingControlCharacters):\(row.entry.location.line)) \(why)\n"
+        }
+        for row in rows {
+            for finding in row.findings {
+                guard let reason = finding.unverifiedReason(owner: row.entry.owner) else { continue }
+                text += "unverified: \(finding.socket.localPort)/\(row.transport.rawValue) (\(row.entry.name)) \(row.entry.owner) cannot be checked: \(reason)\n"
+            }
         }
         for row in rows where !row.unreserved.isEmpty {
             text += "unreserved: \(row.unreserved)/\(row.transport.rawValue) (\(row.entry.name)) is not in net.ipv4.ip_local_reserved_ports; run portward apply\n"
@@ -29,7 +48,14 @@ public enum StatusTable {
             var text = "\(finding.socket.localPort) "
             if finding.holders.isEmpty {
                 if finding.socket.inode == 0 { text += "\(finding.socket.state) (no process)" }
-                else { text += attributionIncomplete ? "unknown (needs root) uid=\(finding.socket.uid)" : "unknown uid=\(finding.socket.uid)" }
+                else {
+                    switch finding.attribution {
+                    case .complete: text += "unknown uid=\(finding.socket.uid)"
+                    case .needsRoot: text += "unknown (needs root) uid=\(finding.socket.uid)"
+                    case .hidepid: text += "unknown (hidden by hidepid) uid=\(finding.socket.uid)"
+                    case .procUnreadable: text += "unknown (/proc unreadable) uid=\(finding.socket.uid)"
+                    }
+                }
             } else {
                 text += describe(finding)
             }

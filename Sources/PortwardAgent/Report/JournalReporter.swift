@@ -15,7 +15,7 @@ final class JournalReporter: OutcomeReporter {
     }
 
     /// The cycle's events, bounded by the `EventThrottle` (a flood by another user costs
-    /// at most 23 lines per minute).
+    /// at most 22 lines per minute).
     func report(_ outcome: PollOutcome, summary: String) {
         let events = JournalEvent.events(for: outcome, retryInterval: retryInterval)
         for event in throttle.admit(events, now: outcome.at) { log(event) }

@@ -127,13 +127,24 @@ public struct ReservationTransaction: Sendable {
     /// foreign later (kept, never lost). Foreign reservations go first in a multi-chunk
     /// replace (see `ReservedPortsSysctl.write`). Throws `SysctlError` or
     /// `StateStore.Failure`. Callers hold the reconcile lock (`run`).
-    public func commit(_ plan: Plan) throws -> Bool {
+    ///
+    /// The final state also records when each owned port went into the kernel
+    /// (`ReservationState.reservedSince`, `ReservationTimes`): owned ports the kernel
+    /// already held keep their earlier time, the ones this write added get the time right
+    /// after the write (`now`, CLOCK_REALTIME seconds).
+    public func commit(_ plan: Plan, now: () -> Double = { SystemClock().realtime() }) throws -> Bool {
         let wrote = !plan.isNoop
+        let times = ReservationTimes((try? store.load())?.reservedSince ?? [])
         if wrote {
-            try? store.save(plan.inFlightState)
+            var inFlight = plan.inFlightState
+            inFlight.reservedSince = times.records
+            try? store.save(inFlight)
             try sysctl.write(plan.target, preserving: plan.foreign)
         }
-        try store.save(plan.state)
+        var state = plan.state
+        state.reservedSince = times.updated(kept: plan.owned.intersection(plan.current),
+                                            added: plan.owned.subtracting(plan.current), at: now()).records
+        try store.save(state)
         return wrote
     }
 }

@@ -67,10 +67,13 @@ public struct SocketRecord: Hashable, Sendable, CustomStringConvertible {
     /// Socket inode (`idiag_inode`), the number in `/proc/PID/fd/N -> socket:[INODE]`.
     /// 0 for sockets no process holds: TIME_WAIT and request (NEW_SYN_RECV) sockets.
     public var inode: UInt64
+    /// IPV6_V6ONLY of an IPv6 socket (the `INET_DIAG_SKV6ONLY` attribute); false for IPv4
+    /// sockets and when the kernel did not say.
+    public var v6Only: Bool
 
     public init(transport: TransportProtocol, family: Family, localAddress: String,
                 localPort: UInt16, remoteAddress: String, remotePort: UInt16, state: State,
-                uid: UInt32, inode: UInt64) {
+                uid: UInt32, inode: UInt64, v6Only: Bool = false) {
         self.transport = transport
         self.family = family
         self.localAddress = localAddress
@@ -80,6 +83,19 @@ public struct SocketRecord: Hashable, Sendable, CustomStringConvertible {
         self.state = state
         self.uid = uid
         self.inode = inode
+        self.v6Only = v6Only
+    }
+
+    /// The address families whose clients reach this socket: `[.ipv4]` for an IPv4 socket
+    /// or an IPv4-mapped address (`::ffff:a.b.c.d`), `[.ipv6]` for a v6-only or a specific
+    /// IPv6 address, both for a dual-stack `::` socket.
+    public var servedFamilies: [Family] {
+        switch family {
+        case .ipv4: return [.ipv4]
+        case .ipv6:
+            if localAddress.lowercased().hasPrefix("::ffff:") && localAddress.contains(".") { return [.ipv4] }
+            return localAddress == "::" && !v6Only ? [.ipv4, .ipv6] : [.ipv6]
+        }
     }
 
     /// True for a socket serving its local port: TCP in LISTEN; UDP or SCTP without a peer

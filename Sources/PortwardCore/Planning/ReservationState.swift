@@ -17,6 +17,10 @@ public struct ReservationState: Codable, Equatable, Sendable {
     /// write is cut there, the next plan adds the missing ones back. Absent (nil) in a
     /// state saved after a complete write, and in files from before this field.
     public var pendingForeign: String?
+    /// When portward's writes put its owned ports into the kernel (`ReservationTimes`):
+    /// lets `status` tell an explicit bind after the reservation from an ephemeral grab.
+    /// Absent (nil) in files from before this field: those ports' times are unknown.
+    public var reservedSince: [ReservationTimes.Record]?
 
     /// One declaration's share of the owned ports.
     public struct OwnedPorts: Codable, Equatable, Sendable {

@@ -13,6 +13,12 @@ public struct Conflict: Hashable, Sendable, Codable {
     public var remote: String?
     /// CLOCK_REALTIME seconds when first seen.
     public var since: Double
+    /// Wrong-owner listener only, when the owner serves other address families on the port
+    /// (`SocketFinding.ownerFamilies`): this socket's families and the owner's, `ipv4`/`ipv6`.
+    public var families: [String]?
+    public var ownerFamilies: [String]?
+    /// `unattributed` only: why the owner could not be verified.
+    public var unverifiedReason: String?
 
     /// The identity of a conflict across polls: the same socket on the same declared port.
     public struct Key: Hashable, Sendable {
@@ -29,17 +35,24 @@ public struct Conflict: Hashable, Sendable, Codable {
 
     /// Codable copy of the holder's identity.
     public struct HolderInfo: Hashable, Sendable, Codable {
-        public init(pid: Int32, command: String, unit: String?, uid: UInt32) {
+        public init(pid: Int32, command: String, unit: String?, uid: UInt32, startedAt: Double? = nil,
+                    executable: String? = nil) {
+            self.executable = executable
             self.pid = pid
             self.command = command
             self.unit = unit
             self.uid = uid
+            self.startedAt = startedAt
         }
 
         public var pid: Int32
         public var command: String
         public var unit: String?
         public var uid: UInt32
+        /// `Holder.startedAt`.
+        public var startedAt: Double?
+        /// `Holder.executablePath` (lets `status` check `exe:` owners without root).
+        public var executable: String?
     }
 
     public init(entry: PortEntry, transport: TransportProtocol, finding: SocketFinding, since: Double) {
@@ -54,6 +67,21 @@ public struct Conflict: Hashable, Sendable, Codable {
         socketState = finding.socket.state.description
         remote = finding.socket.remotePort == 0 ? nil : "\(finding.socket.remoteAddress):\(finding.socket.remotePort)"
         self.since = since
+        if let owners = finding.ownerFamilies {
+            families = finding.socket.servedFamilies.map(\.description)
+            ownerFamilies = owners.map(\.description)
+        }
+        unverifiedReason = finding.unverifiedReason(owner: entry.owner)
+    }
+
+    /// `an` before a state name starting with a vowel (`an ESTABLISHED`), else `a`.
+    public static func article(_ word: String) -> String {
+        word.first.map { "AEIOU".contains($0) } == true ? "an" : "a"
+    }
+
+    /// `IPv4`, `IPv6`, `IPv4 and IPv6`.
+    public static func familyNames(_ families: [String]) -> String {
+        families.map { $0 == "ipv4" ? "IPv4" : $0 == "ipv6" ? "IPv6" : $0 }.joined(separator: " and ")
     }
 
     /// `named[812] (named.service)`, or `an unknown process (uid 0)`; control characters
@@ -69,9 +97,17 @@ public struct Conflict: Hashable, Sendable, Codable {
     public var explanation: String {
         switch verdict {
         case .ephemeralGrab:
-            "taken as the local port of a \(socketState) connection to \(remote ?? "?") by \(holderDescription), before the reservation"
+            return "taken as the local port of \(Self.article(socketState)) \(socketState) connection to \(remote ?? "?") by \(holderDescription), before the reservation (an ephemeral grab)"
+        case .boundAfterReservation:
+            return "bound explicitly by \(holderDescription) after the reservation (the kernel key cannot stop an explicit bind), as the local port of \(Self.article(socketState)) \(socketState) connection to \(remote ?? "?")"
+        case .unattributed:
+            return "could not be verified: held by \(holderDescription); \(unverifiedReason ?? "the holder is unknown")"
         default:
-            "held by \(holderDescription), not by the declared owner"
+            if let families, let ownerFamilies {
+                let theirs = Self.familyNames(families)
+                return "\(theirs) is held by \(holderDescription), not by the declared owner; the owner holds only \(Self.familyNames(ownerFamilies)), so \(theirs) clients reach \(holderDescription)"
+            }
+            return "held by \(holderDescription), not by the declared owner"
         }
     }
 }

@@ -10,7 +10,7 @@ public struct ConflictTracker: Sendable {
     public mutating func update(_ rows: [EntryStatus], now: Double) -> (started: [Conflict], ended: [Conflict]) {
         var seen: [Conflict.Key: Conflict] = [:]
         for row in rows {
-            for finding in row.findings where finding.verdict.isConflict {
+            for finding in row.findings where finding.verdict.needsReport {
                 let conflict = Conflict(entry: row.entry, transport: row.transport, finding: finding, since: now)
                 seen[conflict.key] = current[conflict.key] ?? conflict
             }

@@ -103,11 +103,12 @@ extension DaemonView {
 
 extension Conflict.HolderInfo {
     public init(_ holder: Holder) {
-        self.init(pid: holder.pid, command: holder.command, unit: holder.unit, uid: holder.uid)
+        self.init(pid: holder.pid, command: holder.command, unit: holder.unit, uid: holder.uid,
+                  startedAt: holder.startedAt, executable: holder.executablePath)
     }
 
-    /// The `Holder` this describes (the executable path is not kept).
+    /// The `Holder` this describes.
     public var holder: Holder {
-        Holder(pid: pid, command: command, executablePath: nil, unit: unit, uid: uid)
+        Holder(pid: pid, command: command, executablePath: executable, unit: unit, uid: uid, startedAt: startedAt)
     }
 }

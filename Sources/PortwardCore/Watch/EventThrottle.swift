@@ -6,11 +6,11 @@
 /// - conflict events (started and ended, already grouped per holder): at most
 ///   `conflictBudget`; the rest are counted and summed up in one `eventsSuppressed` event
 ///   at the end of the period;
-/// - drift repairs and other writers' additions: the first of each is reported, later
-///   ones within the period are counted and summed up in one event each at its end;
-/// - every other event (start, reload, failures, refused repairs, which change state at
-///   most once per cause) passes.
-/// So a flood by another user costs at most `conflictBudget` + 3 lines per minute.
+/// - drift repairs: the first is reported, later ones within the period are counted and
+///   summed up in one event at its end;
+/// - every other event passes: start, reload, failures and refused repairs change state at
+///   most once per cause, and other writers' additions need root (CAP_NET_ADMIN) anyway.
+/// So a flood by another user costs at most `conflictBudget` + 2 lines per minute.
 ///
 /// Pure: the caller passes the time (CLOCK_REALTIME seconds) and emits what it returns.
 public struct EventThrottle: Sendable {
@@ -22,8 +22,6 @@ public struct EventThrottle: Sendable {
     private var conflictsSuppressed = 0
     private var driftSent = false
     private var drift: (count: Int, lost: PortSet, restored: PortSet) = (0, PortSet(), PortSet())
-    private var foreignSent = false
-    private var foreign: (count: Int, ports: PortSet) = (0, PortSet())
 
     public init(period: Double = 60, conflictBudget: Int = 20) {
         self.period = period
@@ -52,14 +50,6 @@ public struct EventThrottle: Sendable {
                     drift.lost.formUnion(event.ports("PORTWARD_LOST"))
                     drift.restored.formUnion(event.ports("PORTWARD_RESTORED"))
                 }
-            case .foreignAdded:
-                if !foreignSent {
-                    foreignSent = true
-                    out.append(event)
-                } else {
-                    foreign.count += 1
-                    foreign.ports.formUnion(event.ports("PORTWARD_PORT"))
-                }
             default:
                 out.append(event)
             }
@@ -79,9 +69,6 @@ public struct EventThrottle: Sendable {
         if drift.count > 0 {
             out.append(.driftRepairedAgain(drift.count, lost: drift.lost, restored: drift.restored, seconds: period))
         }
-        if foreign.count > 0 {
-            out.append(.foreignAddedAgain(foreign.count, ports: foreign.ports, seconds: period))
-        }
         if conflictsSuppressed > 0 {
             out.append(.eventsSuppressed(conflictsSuppressed, seconds: period))
         }
@@ -90,8 +77,6 @@ public struct EventThrottle: Sendable {
         conflictsSuppressed = 0
         driftSent = drift.count > 0   // a series still running: the next period sums up too
         drift = (0, PortSet(), PortSet())
-        foreignSent = foreign.count > 0
-        foreign = (0, PortSet())
         return out
     }
 }

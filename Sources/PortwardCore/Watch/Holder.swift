@@ -14,14 +14,19 @@ public struct Holder: Hashable, Sendable, CustomStringConvertible {
     public var unit: String?
     /// Real uid from the `Uid:` line of `/proc/PID/status`.
     public var uid: UInt32
+    /// When the process started, CLOCK_REALTIME seconds (field 22 `starttime` of
+    /// `/proc/PID/stat`, clock ticks since boot, plus `btime` of `/proc/stat`; about one
+    /// second accurate); nil when unknown.
+    public var startedAt: Double?
 
     public init(pid: Int32, command: String, executablePath: String?, unit: String?,
-                uid: UInt32) {
+                uid: UInt32, startedAt: Double? = nil) {
         self.pid = pid
         self.command = command
         self.executablePath = executablePath
         self.unit = unit
         self.uid = uid
+        self.startedAt = startedAt
     }
 
     /// `sshd[812] (ssh.service)`, control characters escaped (`escapingControlCharacters`).

@@ -87,7 +87,7 @@ public struct JournalEvent: Hashable, Sendable {
         }
         let what = "\(conflict.port)/\(conflict.transport.rawValue) (\(conflict.entry))"
         if started {
-            return JournalEvent(.conflictStarted, .warning, "conflict: \(what) \(conflict.explanation)", fields: fields)
+            return JournalEvent(.conflictStarted, .warning, "\(conflict.verdict == .unattributed ? "unverified" : "conflict"): \(what) \(conflict.explanation)", fields: fields)
         }
         return JournalEvent(.conflictEnded, .info, "port \(what) is free of the conflict again (was \(conflict.holderDescription))", fields: fields)
     }
@@ -195,13 +195,6 @@ extension JournalEvent {
                      "net.ipv4.ip_local_reserved_ports lost declared ports \(count) more \(count == 1 ? "time" : "times") in the last \(Int(seconds)) s (\(lost)); restored each time",
                      fields: ["PORTWARD_PORT": lost.description, "PORTWARD_LOST": lost.description,
                               "PORTWARD_RESTORED": restored.description, "PORTWARD_COUNT": String(count)])
-    }
-
-    /// `count` more additions by other writers within `seconds`.
-    public static func foreignAddedAgain(_ count: Int, ports: PortSet, seconds: Double) -> JournalEvent {
-        JournalEvent(.foreignAdded, .info,
-                     "other writers added reservations \(count) more \(count == 1 ? "time" : "times") in the last \(Int(seconds)) s (\(ports)); kept as theirs",
-                     fields: ["PORTWARD_PORT": ports.description, "PORTWARD_COUNT": String(count)])
     }
 
     /// `count` conflict events were not logged within `seconds`.

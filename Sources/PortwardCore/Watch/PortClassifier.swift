@@ -14,7 +14,8 @@ public enum PortClassifier {
         configuration: Configuration,
         reserved: PortSet,
         sockets: [HeldSocket],
-        userIDs: [String: UInt32] = [:]
+        userIDs: [String: UInt32] = [:],
+        reservationTimes: ReservationTimes = ReservationTimes()
     ) -> [EntryStatus] {
         // Ports with a listener, per protocol: a connected socket there is the server's own.
         var listening: Set<SocketKey> = []
@@ -24,14 +25,15 @@ public enum PortClassifier {
         var result: [EntryStatus] = []
         for entry in configuration.entries {
             for transport in entry.protocols.members {
-                let findings = sockets.lazy
-                    .filter { $0.socket.transport == transport && entry.declares($0.socket.localPort) }
-                    .map { held in
-                        SocketFinding(socket: held.socket, holders: held.holders, verdict: verdict(
-                            held, owner: entry.owner,
-                            hasListener: listening.contains(SocketKey(transport: transport, port: held.socket.localPort)),
-                            userIDs: userIDs))
-                    }
+                let mine = sockets.filter { $0.socket.transport == transport && entry.declares($0.socket.localPort) }
+                var findings = mine.map { held in
+                    SocketFinding(socket: held.socket, holders: held.holders, verdict: verdict(
+                        held, owner: entry.owner,
+                        hasListener: listening.contains(SocketKey(transport: transport, port: held.socket.localPort)),
+                        userIDs: userIDs, reservedAt: reservationTimes.reservedAt(held.socket.localPort)),
+                        attribution: held.attribution)
+                }
+                markFamilySplits(&findings)
                 result.append(EntryStatus(entry: entry, transport: transport,
                                           unreserved: entry.ports.subtracting(reserved),
                                           findings: findings.sorted { $0.socket.localPort < $1.socket.localPort }))
@@ -40,19 +42,47 @@ public enum PortClassifier {
         return result
     }
 
+    /// A wrong-owner listener serving only address families that the owner's listener on
+    /// the same port does not serve (rsync on `[::]:873` v6-only, another process on
+    /// `0.0.0.0:873`): those families' clients reach the wrong process. Records the owner's
+    /// families on it (`SocketFinding.ownerFamilies`).
+    private static func markFamilySplits(_ findings: inout [SocketFinding]) {
+        for i in findings.indices where findings[i].verdict == .wrongOwner && findings[i].socket.isListening {
+            let port = findings[i].socket.localPort
+            let owners = findings.filter { $0.verdict == .expected && $0.socket.localPort == port }
+            guard !owners.isEmpty else { continue }
+            let ownerFamilies = Set(owners.flatMap(\.socket.servedFamilies))
+            let theirs = Set(findings[i].socket.servedFamilies)
+            if ownerFamilies.isDisjoint(with: theirs) {
+                findings[i].ownerFamilies = [SocketRecord.Family.ipv4, .ipv6].filter(ownerFamilies.contains)
+            }
+        }
+    }
+
     /// The verdict for one socket on a port declared with `owner`.
+    ///
+    /// - Parameter reservedAt: when the socket's port went into the reservation
+    ///   (`ReservationTimes`), CLOCK_REALTIME seconds; nil when unknown.
     public static func verdict(_ held: HeldSocket, owner: Owner, hasListener: Bool,
-                               userIDs: [String: UInt32]) -> SocketFinding.Verdict {
+                               userIDs: [String: UInt32], reservedAt: Double? = nil) -> SocketFinding.Verdict {
         let socket = held.socket
         if !socket.isListening {
             // A connected socket on a port that also has a listener is the server's own
-            // (an accepted connection); otherwise the port was taken as a source port.
-            return hasListener ? .accepted : .ephemeralGrab
+            // (an accepted connection); otherwise the port was taken as a source port:
+            // by the kernel (an ephemeral grab) unless every holder started after the
+            // port was reserved, when the kernel cannot have picked it.
+            if hasListener { return .accepted }
+            let starts = held.holders.map(\.startedAt)
+            if let reservedAt, !starts.isEmpty, starts.allSatisfy({ ($0 ?? -.infinity) > reservedAt + startTimeSlack }) {
+                return .boundAfterReservation
+            }
+            return .ephemeralGrab
         }
         switch owner {
         case .any:
             return .expected
         case .user(let user):
+            // The socket's uid comes from sock_diag: verifiable without root.
             let uid: UInt32?
             switch user {
             case .uid(let value): uid = value
@@ -65,9 +95,15 @@ public enum PortClassifier {
             return held.holders.contains { $0.unit == name } ? .expected : .wrongOwner
         case .exe(let path):
             if held.holders.isEmpty { return .unattributed }
-            return held.holders.contains { $0.executablePath.map(stripDeleted) == path } ? .expected : .wrongOwner
+            if held.holders.contains(where: { $0.executablePath.map(stripDeleted) == path }) { return .expected }
+            // An unreadable executable (another user's process) may be the owner's.
+            return held.holders.contains { $0.executablePath == nil } ? .unattributed : .wrongOwner
         }
     }
+
+    /// Seconds a process must have started after the reservation to count as later: the
+    /// start time is derived from `btime` (whole seconds) and clock ticks.
+    public static let startTimeSlack = 1.0
 
     /// /proc/PID/exe of a binary replaced on disk (a package upgrade) reads "PATH (deleted)".
     private static func stripDeleted(_ path: String) -> String {
@@ -92,20 +128,63 @@ public struct SocketFinding: Hashable, Sendable {
         /// The port is the local end of an outbound/connected socket with no listener: an
         /// ephemeral grab that happened before the reservation.
         case ephemeralGrab = "ephemeral-grab"
-        /// The holder could not be identified (needs root to scan other users' /proc/PID/fd).
+        /// The local end of an outbound/connected socket with no listener, held only by
+        /// processes that started after the port was reserved: the kernel cannot have
+        /// picked it, so it was bound explicitly (which the key cannot stop).
+        case boundAfterReservation = "explicit-bind"
+        /// The owner could not be checked: the holder could not be identified (another
+        /// user's process without root, /proc hidepid, a kernel socket), or a `user:NAME`
+        /// owner does not resolve. Never satisfies an owner: the entry is `unverified`.
         case unattributed
 
-        public var isConflict: Bool { self == .wrongOwner || self == .ephemeralGrab }
+        public var isConflict: Bool { self == .wrongOwner || self == .ephemeralGrab || self == .boundAfterReservation }
+
+        /// Conflicts and unverified sockets: what the daemon tracks and reports.
+        public var needsReport: Bool { isConflict || self == .unattributed }
     }
 
     public let socket: SocketRecord
     public let holders: [Holder]
     public let verdict: Verdict
+    /// How complete the scan behind `holders` was.
+    public let attribution: HeldSocket.Attribution
+    /// For a wrong-owner listener: the families the declared owner serves on the same
+    /// port, when they are disjoint from this socket's (`SocketRecord.servedFamilies`):
+    /// clients of this socket's families reach the wrong process. Nil otherwise.
+    public var ownerFamilies: [SocketRecord.Family]?
+
+    public init(socket: SocketRecord, holders: [Holder], verdict: Verdict,
+                attribution: HeldSocket.Attribution = .complete, ownerFamilies: [SocketRecord.Family]? = nil) {
+        self.socket = socket
+        self.holders = holders
+        self.verdict = verdict
+        self.attribution = attribution
+        self.ownerFamilies = ownerFamilies
+    }
+
+    /// Why an `unattributed` socket could not be verified (nil for other verdicts).
+    public func unverifiedReason(owner: Owner) -> String? {
+        guard verdict == .unattributed else { return nil }
+        if case .user(let user) = owner { return "user \(user) does not resolve to a uid on this host" }
+        if case .exe = owner, !holders.isEmpty {
+            return "the holder's executable cannot be read (another user's process): run portward status as root, or run the daemon (portward run), whose attribution status uses"
+        }
+        switch attribution {
+        case .needsRoot:
+            return "its holder is another user's process: run portward status as root, or run the daemon (portward run), whose attribution status uses"
+        case .hidepid:
+            return "/proc is mounted with hidepid and hides other users' processes: run portward status as root, or run the daemon (portward run), whose attribution status uses"
+        case .procUnreadable:
+            return "/proc cannot be read"
+        case .complete:
+            return "no process that /proc shows holds it (a kernel socket, or one closed during the check)"
+        }
+    }
 }
 
 /// The status of one declared entry for one protocol: a row of `portward status`.
 public struct EntryStatus: Hashable, Sendable {
-    public enum State: String, Hashable, Sendable, Codable {
+    public enum State: String, CaseIterable, Hashable, Sendable, Codable {
         /// Reserved and held by the expected owner.
         case ok
         /// Reserved and not in use.
@@ -115,6 +194,9 @@ public struct EntryStatus: Hashable, Sendable {
         case conflict
         /// Some declared ports are not in the kernel's reserved ports.
         case unreserved
+        /// A socket on a declared port has a holder that could not be identified, so the
+        /// owner could not be verified (`SocketFinding.Verdict.unattributed`).
+        case unverified
     }
 
     /// Whether the kernel holds the entry's ports.
@@ -132,10 +214,12 @@ public struct EntryStatus: Hashable, Sendable {
         unreserved.isEmpty ? .yes : unreserved.count == entry.portCount ? .no : .partly
     }
 
-    /// conflict, then unreserved, then ok (in use), then free.
+    /// conflict, then unreserved, then unverified, then ok (in use), then free. An
+    /// unattributed holder never makes an entry `ok`.
     public var state: State {
         if findings.contains(where: { $0.verdict.isConflict }) { return .conflict }
         if !unreserved.isEmpty { return .unreserved }
+        if findings.contains(where: { $0.verdict == .unattributed }) { return .unverified }
         return findings.isEmpty ? .free : .ok
     }
 }

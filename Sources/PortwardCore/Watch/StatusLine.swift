@@ -11,9 +11,14 @@ public enum StatusLine {
     public static func text(_ configuration: Configuration, conflicts: [Conflict], failure: String?,
                             repairRefused: String? = nil) -> String {
         var text = applied(configuration)
-        if let first = conflicts.first {
-            text += ", \(conflicts.count) conflict\(conflicts.count == 1 ? "" : "s"): \(first.port)/\(first.transport.rawValue) held by \(first.holderDescription)"
-            if conflicts.count > 1 { text += ", ..." }
+        let real = conflicts.filter(\.verdict.isConflict)
+        if let first = real.first {
+            text += ", \(real.count) conflict\(real.count == 1 ? "" : "s"): \(first.port)/\(first.transport.rawValue) held by \(first.holderDescription)"
+            if real.count > 1 { text += ", ..." }
+        }
+        let unverified = conflicts.count - real.count
+        if unverified > 0 {
+            text += ", \(unverified) unverified (holder unknown)"
         }
         if let repairRefused { text += "; cannot restore the reservation: \(repairRefused)" }
         if let failure { text += "; last check failed: \(failure)" }

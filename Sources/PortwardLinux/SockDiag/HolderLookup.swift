@@ -23,7 +23,9 @@ public final class HolderLookup {
         public var sockets: [HeldSocket]
         /// True when some socket held by a process (inode != 0) has no holder because a
         /// process's fds could not be read: run as root (or with CAP_SYS_PTRACE) for a full
-        /// answer. Also true when `procRoot` itself could not be read.
+        /// answer. Also true when `procRoot` itself could not be read, and when /proc is
+        /// mounted with `hidepid` (`ProcMount`) and such a socket has no visible holder.
+        /// Each socket's `attribution` says which.
         public var attributionIncomplete: Bool
 
         public init(sockets: [HeldSocket], attributionIncomplete: Bool) {
@@ -98,16 +100,29 @@ public final class HolderLookup {
         }
 
         var incomplete = procUnreadable
+        // Asked only when needed: a hidepid mount lists no other user's pid, so the scan
+        // meets no permission error and would otherwise look complete.
+        var hidden: Bool?
         var result: [HeldSocket] = []
         result.reserveCapacity(records.count)
         for record in records {
             var holders: [Holder] = []
-            if record.inode != 0, let entry = cache[record.inode] {
-                let pids = Set(entry.descriptors.map(\.pid)).sorted()
-                holders = pids.compactMap(holder)
-                if holders.isEmpty && entry.permissionLimited { incomplete = true }
+            var attribution = HeldSocket.Attribution.complete
+            if record.inode != 0 {
+                if let entry = cache[record.inode] {
+                    let pids = Set(entry.descriptors.map(\.pid)).sorted()
+                    holders = pids.compactMap(holder)
+                    if entry.permissionLimited { attribution = .needsRoot }
+                } else if procUnreadable {
+                    attribution = .procUnreadable
+                }
+                if holders.isEmpty && attribution == .complete {
+                    if hidden == nil { hidden = ProcMount.hidesOtherProcesses(procRoot: scanner.procRoot) }
+                    if hidden == true { attribution = .hidepid }
+                }
+                if holders.isEmpty && attribution != .complete { incomplete = true }
             }
-            result.append(HeldSocket(socket: record, holders: holders))
+            result.append(HeldSocket(socket: record, holders: holders, attribution: attribution))
         }
         return Report(sockets: result, attributionIncomplete: incomplete)
     }

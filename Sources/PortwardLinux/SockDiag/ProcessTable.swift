@@ -34,7 +34,37 @@ public struct ProcessTable: Sendable {
         if command.hasSuffix("\n") { command.removeLast() }
         return Holder(pid: pid, command: command,
                       executablePath: Self.executable(directory + "/exe"),
-                      unit: unitLookup(pid), uid: uid)
+                      unit: unitLookup(pid), uid: uid, startedAt: startTime(pid: pid))
+    }
+
+    /// When `pid` started, CLOCK_REALTIME seconds: `btime` of `PROCROOT/stat` plus field 22
+    /// (`starttime`, clock ticks since boot) of `PROCROOT/PID/stat` over sysconf(_SC_CLK_TCK),
+    /// as ps(1) computes it. Nil when either cannot be read.
+    public func startTime(pid: Int32) -> Double? {
+        guard let stat = try? FileContents.read("\(procRoot)/\(pid)/stat"),
+              let ticks = Self.startTicks(stat: stat),
+              let system = try? FileContents.read("\(procRoot)/stat"),
+              let boot = Self.bootTime(stat: system) else { return nil }
+        let hertz = sysconf(Int32(_SC_CLK_TCK))
+        guard hertz > 0 else { return nil }
+        return Double(boot) + Double(ticks) / Double(hertz)
+    }
+
+    /// Field 22 of `/proc/PID/stat`: counted after the last `)` (the comm field, field 2,
+    /// may contain spaces and parentheses), where field 3 (state) comes first.
+    static func startTicks(stat: [UInt8]) -> UInt64? {
+        guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 19 else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self))
+    }
+
+    /// The `btime` line of `/proc/stat`: boot time, seconds since the epoch.
+    static func bootTime(stat: [UInt8]) -> UInt64? {
+        for line in stat.split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("btime ".utf8)) {
+            return UInt64(String(decoding: line.dropFirst(6), as: UTF8.self).trimmingSpaces)
+        }
+        return nil
     }
 
     /// The real uid: first number of the `Uid:` line (`Uid:\t1000\t1000\t1000\t1000`).
@@ -60,5 +90,11 @@ public struct ProcessTable: Sendable {
         let deleted = " (deleted)"
         if text.hasSuffix(deleted) { text.removeLast(deleted.count) }
         return text
+    }
+}
+
+private extension String {
+    var trimmingSpaces: String {
+        String(self.drop { $0 == " " }.reversed().drop { $0 == " " || $0 == "\n" }.reversed())
     }
 }

@@ -259,8 +259,9 @@ public final class SockDiag {
         status == Int32.min ? .badMessage : Errno(rawValue: -status)
     }
 
-    /// Decodes a `struct inet_diag_msg`; trailing attributes are ignored. Nil for a family
-    /// other than AF_INET/AF_INET6.
+    /// Decodes a `struct inet_diag_msg`; of the trailing attributes only
+    /// `INET_DIAG_SKV6ONLY` (sent for every IPv6 socket) is read. Nil for a family other
+    /// than AF_INET/AF_INET6.
     private static func record(_ payload: UnsafeRawBufferPointer,
                                _ transport: TransportProtocol) throws(Errno) -> SocketRecord? {
         guard payload.count >= MemoryLayout<inet_diag_msg>.size else { throw Errno.badMessage }
@@ -280,7 +281,24 @@ public final class SockDiag {
             remotePort: UInt16(bigEndian: msg.id.idiag_dport),
             state: SocketRecord.State(rawValue: msg.idiag_state),
             uid: msg.idiag_uid,
-            inode: UInt64(msg.idiag_inode))
+            inode: UInt64(msg.idiag_inode),
+            v6Only: family == .ipv6 && v6OnlyAttribute(payload))
+    }
+
+    /// The u8 of the `INET_DIAG_SKV6ONLY` attribute after the message; false when absent.
+    /// A malformed attribute list ends the walk (the attributes are optional).
+    static func v6OnlyAttribute(_ payload: UnsafeRawBufferPointer) -> Bool {
+        var offset = Netlink.align(MemoryLayout<inet_diag_msg>.size)
+        while payload.count - offset >= 4 {
+            let length = Int(payload.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+            let type = payload.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & 0x3FFF
+            guard length >= 4, length <= payload.count - offset else { return false }
+            if type == UInt16(INET_DIAG_SKV6ONLY), length >= 5 {
+                return payload.load(fromByteOffset: offset + 4, as: UInt8.self) != 0
+            }
+            offset += Netlink.align(length)
+        }
+        return false
     }
 
     /// `inet_ntop` of an `idiag_src`/`idiag_dst` field (network byte order; an IPv4 address

@@ -5,6 +5,11 @@
                                  local port the kernel chose, one per line
   sockets.py bind PROTO PORT     explicit bind (prints "bound" or the errno name)
   sockets.py hold PROTO PORT     bind/listen and sleep until killed (prints "ready")
+  sockets.py hold6only PROTO PORT  bind/listen on [::] with IPV6_V6ONLY and sleep ("ready")
+  sockets.py connect-from PORT [WAITFILE]
+                                 UDP: wait until WAITFILE exists (if given), bind
+                                 127.0.0.1:PORT explicitly, connect to 127.0.0.1:9 and
+                                 sleep until killed (prints "ready")
   sockets.py notify PATH         receive sd_notify datagrams on PATH; on READY=1 print the
                                  reserved ports value as seen at that moment
 """
@@ -53,6 +58,26 @@ def bind(proto, port, hold=False):
     while hold:
         time.sleep(3600)
 
+def hold6only(proto, port):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind(("::", port))
+    if proto == "tcp":
+        s.listen(1)
+    print("ready", flush=True)
+    while True:
+        time.sleep(3600)
+
+def connect_from(port, waitfile=None):
+    while waitfile and not os.path.exists(waitfile):
+        time.sleep(0.05)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    s.connect(("127.0.0.1", 9))
+    print("ready", flush=True)
+    while True:
+        time.sleep(3600)
+
 def notify(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind(path)
@@ -75,3 +100,5 @@ if cmd == "hammer": hammer(int(sys.argv[2]), int(sys.argv[3]))
 elif cmd == "bind": bind(sys.argv[2], int(sys.argv[3]))
 elif cmd == "hold": bind(sys.argv[2], int(sys.argv[3]), hold=True)
 elif cmd == "notify": notify(sys.argv[2])
+elif cmd == "hold6only": hold6only(sys.argv[2], int(sys.argv[3]))
+elif cmd == "connect-from": connect_from(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
