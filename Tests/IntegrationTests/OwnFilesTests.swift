@@ -101,7 +101,7 @@ struct OwnFilesTests {
         let r = try Netns.run(Self.plant + """
             "$PORTWARD" run --root "$ROOT" --interval 0.1 2>"$ROOT/daemon.err" &
             DAEMON=$!
-            trap 'kill $DAEMON 2>/dev/null || true' EXIT
+            trap 'kill -KILL $DAEMON 2>/dev/null || true' EXIT  # a hung daemon ignored SIGTERM
             for _ in $(seq 400); do [ "$(cat "$KEY")" = 40000 ] && [ -f "$ROOT/run/portward/daemon.json" ] && break; sleep 0.05; done
             plant state.json fifo
             plant daemon.json fifo

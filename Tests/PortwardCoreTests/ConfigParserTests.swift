@@ -113,6 +113,28 @@ func parse(bytes: [UInt8], file: String = "t.conf") -> ConfigParser.Result {
         #expect(result.entries.map(\.entry.name) == ["ok"])
     }
 
+    /// A port named twice in one entry's PORTS column is a warning at the repeating item
+    /// (the entry is kept, the port reserved once); adjacent ranges and a service name that
+    /// maps to the same port for two protocols are not repeats.
+    @Test("ports listed twice in one entry", arguments: [
+        ("x 9000-9005,9003", "t.conf:1:13: warning: port 9003 is listed twice in the PORTS column (already in '9000-9005' at column 3); reserved once"),
+        ("x 9003,9000-9005", "t.conf:1:8: warning: port 9003 is listed twice in the PORTS column (already in '9003' at column 3); reserved once"),
+        ("x 40000-40100,40050-40200 tcp", "t.conf:1:15: warning: ports 40050-40100 are listed twice in the PORTS column (already in '40000-40100' at column 3); reserved once"),
+        ("x 873,rsync", "t.conf:1:7: warning: port 873 is listed twice in the PORTS column (already in '873' at column 3); reserved once"),
+        ("x 80,80,81,81", "t.conf:1:6: warning: port 80 is listed twice in the PORTS column (already in '80' at column 3); reserved once"),
+    ])
+    func repeatedPortsWarn(line: String, expected: String) {
+        let result = parse(line)
+        #expect(result.diagnostics.map(\.description) == [expected])
+        #expect(!result.hasErrors)
+        #expect(result.entries.count == 1)
+    }
+
+    @Test("no repeat", arguments: ["x 9000-9005,9006", "x rsync", "x http tcp,udp,sctp", "x 1,3,2,5-6,4"])
+    func distinctPortsDoNotWarn(line: String) {
+        #expect(parse(line).diagnostics.isEmpty)
+    }
+
     @Test func goodLines() {
         let result = parse("""
             # RADIUS

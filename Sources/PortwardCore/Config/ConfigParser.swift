@@ -280,16 +280,18 @@ private struct LineParser {
                              _ resolve: ConfigParser.ServiceResolver) -> [PortRange]? {
         guard let items = items(field, column: "PORTS") else { return nil }
         var ranges: [PortRange] = []
+        var itemRanges: [(item: Span, ranges: Range<Int>)] = []  // indices into `ranges`
         var ok = true
         for item in items {
             let first = bytes[item.start]
+            let before = ranges.count
             if isDigit(first) {
                 if let range = parseRange(item) { ranges.append(range) } else { ok = false }
             } else if isLetter(first) {
                 // Without valid protocols (already reported) the name cannot be looked up.
                 guard let protocols else { continue }
                 if let ports = resolveService(item, protocols, resolve) {
-                    ranges.append(contentsOf: ports.map { PortRange($0) })
+                    ranges.append(contentsOf: Set(ports).sorted().map { PortRange($0) })
                 } else {
                     ok = false
                 }
@@ -297,8 +299,39 @@ private struct LineParser {
                 error("expected a port, a range or a service name, not \(character(at: item.start))", at: item.start)
                 ok = false
             }
+            itemRanges.append((item, before..<ranges.count))
         }
-        return ok ? merged(ranges) : nil
+        guard ok else { return nil }
+        if itemRanges.count > 1 { warnAboutRepeatedPorts(itemRanges, ranges) }
+        return merged(ranges)
+    }
+
+    /// Warns (once per entry, at the first such item) about an item of the PORTS column
+    /// that names ports an earlier item of the same column already names, e.g. `9003` in
+    /// `9000-9005,9003`, or `rsync` after `873`. Until the first repeat every item is
+    /// disjoint from the earlier ones, so this costs at most 65,535 port checks plus one
+    /// per item, however long the line.
+    mutating func warnAboutRepeatedPorts(_ itemRanges: [(item: Span, ranges: Range<Int>)], _ all: [PortRange]) {
+        var seen = PortSet()
+        for (item, indices) in itemRanges {
+            var repeated = PortSet()
+            for range in all[indices] {
+                for port in range.lower...range.upper where seen.contains(port) { repeated.insert(port) }
+            }
+            if !repeated.isEmpty {
+                let earlier = itemRanges.first { other in
+                    other.item.start < item.start
+                        && all[other.ranges].contains { r in (r.lower...r.upper).contains(where: repeated.contains) }
+                }
+                let (noun, verb) = repeated.count == 1 ? ("port", "is") : ("ports", "are")
+                let already = earlier.map { " (already in '\(text($0.item))' at column \($0.item.start - lineStart + 1))" } ?? ""
+                diagnostics.append(.warning(
+                    "\(noun) \(repeated) \(verb) listed twice in the PORTS column\(already); reserved once",
+                    at: location(item.start)))
+                return
+            }
+            for range in all[indices] { seen.insert(range) }
+        }
     }
 
     /// `N` or `A-B`, decimal, each in 1-65535, `A <= B`.
