@@ -118,4 +118,20 @@ struct OwnFilesTests {
             """, env: ["ROOT": root])
         #expect(r.stdout == "value=5000,40000\nstate regular\nview regular\napply=0\nstopped=0\n", "\(r.stdout) \(r.stderr)")
     }
+    /// Issue 11 item 10: a damaged state file claiming every port as another writer's
+    /// dropped one. A plain apply reserves only what is declared (and what the kernel held).
+    @Test func damagedPendingForeignDoesNotReserveEveryPort() throws {
+        let root = try Netns.makeRoot([
+            "etc/portward/ports.conf": "a 40000 tcp\n",
+            "run/portward/state.json": #"{"version":1,"owned":[],"pendingForeign":"1-65535"}"# + "\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let r = try Netns.run("""
+            echo 5000 > "$KEY"
+            status=0; timeout 20 "$PORTWARD" apply --root "$ROOT" || status=$?
+            echo "status=$status value=$(cat "$KEY")"
+            """, env: ["ROOT": root])
+        #expect(r.stdout.hasSuffix("status=0 value=5000,40000\n"), "\(r.stdout) \(r.stderr)")
+        #expect(r.stderr.contains("ignoring the pendingForeign of the state file"), "\(r.stderr)")
+    }
 }
