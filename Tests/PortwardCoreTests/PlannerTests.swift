@@ -177,6 +177,24 @@ import Testing
         #expect(warnings.contains { $0.message.contains("600-1023") })
     }
 
+    /// An entry that acknowledges a warning (`ack=`) does not get it; other entries do.
+    @Test func acknowledgedWarningsAreNotPrinted() {
+        func entry(_ name: String, _ port: UInt16, line: Int, _ ack: PortEntry.AcknowledgedWarnings) -> PortEntry {
+            PortEntry(name: name, ports: PortSet([port]), portsText: "", protocols: .all, owner: .any,
+                      location: SourceLocation(file: "f", line: line), acknowledged: ack)
+        }
+        let config = Configuration(entries: [
+            entry("rsync", 873, line: 1, .outsideRange),
+            entry("rpc", 874, line: 2, .rpcRange),
+            entry("both", 875, line: 3, [.outsideRange, .rpcRange]),
+            entry("none", 876, line: 4, []),
+        ])
+        let plan = Planner.plan(configuration: config, current: PortSet(), previous: ReservationState(),
+                                localPortRange: Self.range)
+        let warnings = plan.diagnostics.map { "\($0.location?.line ?? 0) \($0.message.contains("600-1023") ? "rpc" : "outside")" }
+        #expect(warnings.sorted() == ["1 rpc", "2 outside", "4 outside", "4 rpc"], "\(plan.diagnostics)")
+    }
+
     @Test func portsSharedByEntriesAreAttributedToTheFirst() {
         let config = Configuration(entries: [
             Self.entry("a", [PortRange(100, 200)], line: 1),

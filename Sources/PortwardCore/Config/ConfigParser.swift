@@ -1,6 +1,6 @@
 /// Parses one portward configuration file (portward.conf(5)): one service per line,
 ///
-///     NAME  PORTS  [PROTOCOLS]  [OWNER]
+///     NAME  PORTS  [PROTOCOLS]  [OWNER]  [OPTION=VALUE...]
 ///
 /// with columns separated by spaces or tabs, `#` starting a comment at the beginning of a
 /// line or after whitespace, and blank lines ignored.
@@ -13,6 +13,9 @@
 /// - PROTOCOLS: `tcp`, `udp`, `sctp`, comma-combined, or `-`; omitted means all three.
 /// - OWNER: `unit:NAME`, `exe:/ABSOLUTE/PATH`, `user:NAME`, `user:UID`, or `-` (omitted
 ///   means `-`).
+/// - OPTION=VALUE columns, last (from the third column on: PROTOCOLS and OWNER may be
+///   omitted before them): `ack=outside-range,rpc-range` acknowledges those warnings for
+///   the entry. Unknown keys are errors, so that new options can be added later.
 ///
 /// Line endings may be LF or CRLF; a UTF-8 byte order mark at the start of the file is
 /// skipped (columns on line 1 do not count it). A line holding a NUL byte, another control
@@ -168,19 +171,78 @@ private struct LineParser {
         if fields.count == 1 {
             error("missing PORTS column (expected NAME PORTS [PROTOCOLS] [OWNER])", at: fields[0].end)
         }
-        if fields.count > 4 {
-            error("too many columns (expected NAME PORTS [PROTOCOLS] [OWNER]; comments start with '#' after whitespace)",
+        // Options (KEY=VALUE) are the trailing columns from the third on; neither PROTOCOLS
+        // nor OWNER can look like one (an owner has its ':' before any '=').
+        let firstOption = fields.indices.dropFirst(2).first { isOption(fields[$0]) } ?? fields.count
+        var acknowledged: PortEntry.AcknowledgedWarnings = []
+        if firstOption < fields.count { acknowledged = parseOptions(fields[firstOption...]) }
+        if firstOption > 4 {
+            error("too many columns (expected NAME PORTS [PROTOCOLS] [OWNER] [OPTION=VALUE...]; comments start with '#' after whitespace)",
                   at: fields[4].start)
         }
-        let protocols: ProtocolSet? = fields.count > 2 ? parseProtocols(fields[2]) : .all
-        let owner: Owner? = fields.count > 3 ? parseOwner(fields[3]) : .any
+        let protocols: ProtocolSet? = firstOption > 2 ? parseProtocols(fields[2]) : .all
+        let owner: Owner? = firstOption > 3 ? parseOwner(fields[3]) : .any
         let ranges: [PortRange]? = fields.count > 1 ? parsePorts(fields[1], protocols: protocols, resolve) : nil
         guard !failed, let ranges, let protocols, let owner else { return nil }
 
         let entry = PortEntry(name: text(fields[0]), ranges: ranges, portsText: text(fields[1]),
-                                 protocols: protocols, owner: owner, location: location(fields[0].start))
+                                 protocols: protocols, owner: owner, location: location(fields[0].start),
+                                 acknowledged: acknowledged)
         return ConfigParser.ParsedEntry(entry: entry, ranges: ranges, portsLocation: location(fields[1].start))
     }
+
+    // MARK: Options
+
+    /// True for a column of the form `KEY=...`, KEY being a lowercase letter followed by
+    /// lowercase letters, digits and `-`.
+    func isOption(_ field: Span) -> Bool {
+        guard let equals = bytes[field.start..<field.end].firstIndex(of: UInt8(ascii: "=")),
+              equals > field.start, bytes[field.start] >= 0x61, bytes[field.start] <= 0x7A else { return false }
+        return bytes[field.start..<equals].allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || isDigit($0) || $0 == hyphen }
+    }
+
+    /// The option columns (all trailing columns from the first `KEY=VALUE`). Known options:
+    /// `ack=WARNING[,WARNING...]` (`outside-range`, `rpc-range`). Each key at most once; a
+    /// column after an option that is not one is an error (options come last).
+    mutating func parseOptions(_ fields: ArraySlice<Span>) -> PortEntry.AcknowledgedWarnings {
+        var acknowledged: PortEntry.AcknowledgedWarnings = []
+        var seen: Set<String> = []
+        for field in fields {
+            guard isOption(field) else {
+                error("expected OPTION=VALUE after an option, not '\(text(field))' (options come after NAME PORTS [PROTOCOLS] [OWNER])",
+                      at: field.start)
+                continue
+            }
+            let equals = bytes[field.start..<field.end].firstIndex(of: UInt8(ascii: "="))!
+            let key = text(Span(start: field.start, end: equals))
+            guard seen.insert(key).inserted else {
+                error("option '\(key)' given twice", at: field.start)
+                continue
+            }
+            switch key {
+            case "ack":
+                let value = Span(start: equals + 1, end: field.end)
+                guard !value.isEmpty else {
+                    error("ack= needs a warning to acknowledge (\(Self.ackNames))", at: value.start - 1)
+                    continue
+                }
+                guard let items = items(value, column: "ack") else { continue }
+                for item in items {
+                    if let known = PortEntry.AcknowledgedWarnings.names.first(where: { $0.name == text(item) }) {
+                        acknowledged.insert(known.warning)
+                    } else {
+                        error("unknown warning '\(text(item))' in ack= (expected \(Self.ackNames))", at: item.start)
+                    }
+                }
+            default:
+                error("unknown option '\(key)' (expected ack=\(PortEntry.AcknowledgedWarnings.names[0].name),...)",
+                      at: field.start)
+            }
+        }
+        return acknowledged
+    }
+
+    static let ackNames = PortEntry.AcknowledgedWarnings.names.map(\.name).joined(separator: ", ")
 
     /// Rejects NUL and other control bytes (tab excepted) and invalid UTF-8.
     mutating func checkEncoding(_ start: Int, _ end: Int) -> Bool {

@@ -11,7 +11,8 @@
 public enum Planner {
     /// Builds the plan. `localPortRange` is the current `ip_local_port_range` (nil when it
     /// could not be read: range checks are then skipped). The plan's diagnostics hold
-    /// warnings (ports outside the ephemeral range, ports in 600-1023) and, unless `force`,
+    /// warnings (ports outside the ephemeral range, ports in 600-1023; each skipped for an
+    /// entry that acknowledges it, `PortEntry.acknowledged`) and, unless `force`,
     /// an error when the reservation would cover more than half of the ephemeral range.
     public static func plan(
         configuration: Configuration,
@@ -38,7 +39,7 @@ public enum Planner {
 
         if let range = localPortRange {
             let ephemeral = PortSet(ranges: [range])
-            for entry in configuration.entries {
+            for entry in configuration.entries where !entry.acknowledged.contains(.outsideRange) {
                 let outside = clip(entry.ranges, outside: range)
                 if !outside.isEmpty {
                     diagnostics.append(.warning(
@@ -55,7 +56,7 @@ public enum Planner {
                 diagnostics.append(force ? .warning(message + " (applied anyway: --force)") : .error(message + "; use --force to apply anyway"))
             }
         }
-        for entry in configuration.entries {
+        for entry in configuration.entries where !entry.acknowledged.contains(.rpcRange) {
             let low = clip(entry.ranges, inside: PortRange(600, 1023))
             if !low.isEmpty {
                 diagnostics.append(.warning(
