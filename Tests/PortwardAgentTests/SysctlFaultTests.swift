@@ -275,6 +275,16 @@ func configuration(_ ports: PortSet, name: String = "svc") -> Configuration {
         #expect(kernel.value == Self.foreign)
     }
 
+    /// Docker mounts /proc/sys read-only in a private network namespace too: the hint must
+    /// not claim the namespace is shared, and must say how to set the key anyway.
+    @Test func readOnlyHintFitsContainersWithAPrivateNetworkNamespace() {
+        let text = SysctlError.openFailed(path: "/proc/sys/net/ipv4/ip_local_reserved_ports",
+                                          errno: .readOnlyFileSystem).description
+        #expect(!text.contains("as in a container without a private network namespace"), "\(text)")
+        #expect(text.contains("with or without a private network namespace"), "\(text)")
+        #expect(text.contains("--sysctl"), "\(text)")
+    }
+
     @Test func outOfMemoryOnReadIsAnErrorBeforeAnyPlan() {
         let kernel = FakeReservedPorts(Self.foreign)
         kernel.readError = .readFailed(path: "/proc/sys/net/ipv4/ip_local_reserved_ports", errno: .noMemory)

@@ -22,7 +22,14 @@ func parse(bytes: [UInt8], file: String = "t.conf") -> ConfigParser.Result {
 
 @Suite struct ConfigParserTests {
     @Test("error kinds, with exact location and message", arguments: [
-        ("a 80 tcp - extra", "t.conf:1:12: error: too many columns (expected NAME PORTS [PROTOCOLS] [OWNER]; comments start with '#' after whitespace)"),
+        ("a 80 tcp - extra", "t.conf:1:12: error: too many columns (expected NAME PORTS [PROTOCOLS] [OWNER] [OPTION=VALUE...]; comments start with '#' after whitespace)"),
+        ("a 80 tcp - extra ack=rpc-range", "t.conf:1:12: error: too many columns (expected NAME PORTS [PROTOCOLS] [OWNER] [OPTION=VALUE...]; comments start with '#' after whitespace)"),
+        ("a 80 tcp - ack=nosuch", "t.conf:1:16: error: unknown warning 'nosuch' in ack= (expected outside-range, rpc-range)"),
+        ("a 80 tcp - ack=", "t.conf:1:15: error: ack= needs a warning to acknowledge (outside-range, rpc-range)"),
+        ("a 80 tcp - ack=rpc-range,", "t.conf:1:25: error: empty item in ack list"),
+        ("a 80 tcp - scope=host", "t.conf:1:12: error: unknown option 'scope' (expected ack=outside-range,...)"),
+        ("a 80 ack=rpc-range ack=outside-range", "t.conf:1:20: error: option 'ack' given twice"),
+        ("a 80 ack=rpc-range tcp", "t.conf:1:20: error: expected OPTION=VALUE after an option, not 'tcp' (options come after NAME PORTS [PROTOCOLS] [OWNER])"),
         ("a", "t.conf:1:2: error: missing PORTS column (expected NAME PORTS [PROTOCOLS] [OWNER])"),
         ("a 80,,90", "t.conf:1:6: error: empty item in PORTS list"),
         ("a 80,", "t.conf:1:5: error: empty item in PORTS list"),
@@ -111,6 +118,43 @@ func parse(bytes: [UInt8], file: String = "t.conf") -> ConfigParser.Result {
             "t.conf:5:17: error: user: needs a user name or uid",
         ])
         #expect(result.entries.map(\.entry.name) == ["ok"])
+    }
+
+    /// A port named twice in one entry's PORTS column is a warning at the repeating item
+    /// (the entry is kept, the port reserved once); adjacent ranges and a service name that
+    /// maps to the same port for two protocols are not repeats.
+    @Test("ports listed twice in one entry", arguments: [
+        ("x 9000-9005,9003", "t.conf:1:13: warning: port 9003 is listed twice in the PORTS column (already in '9000-9005' at column 3); reserved once"),
+        ("x 9003,9000-9005", "t.conf:1:8: warning: port 9003 is listed twice in the PORTS column (already in '9003' at column 3); reserved once"),
+        ("x 40000-40100,40050-40200 tcp", "t.conf:1:15: warning: ports 40050-40100 are listed twice in the PORTS column (already in '40000-40100' at column 3); reserved once"),
+        ("x 873,rsync", "t.conf:1:7: warning: port 873 is listed twice in the PORTS column (already in '873' at column 3); reserved once"),
+        ("x 80,80,81,81", "t.conf:1:6: warning: port 80 is listed twice in the PORTS column (already in '80' at column 3); reserved once"),
+    ])
+    func repeatedPortsWarn(line: String, expected: String) {
+        let result = parse(line)
+        #expect(result.diagnostics.map(\.description) == [expected])
+        #expect(!result.hasErrors)
+        #expect(result.entries.count == 1)
+    }
+
+    @Test("no repeat", arguments: ["x 9000-9005,9006", "x rsync", "x http tcp,udp,sctp", "x 1,3,2,5-6,4"])
+    func distinctPortsDoNotWarn(line: String) {
+        #expect(parse(line).diagnostics.isEmpty)
+    }
+
+    /// `ack=` columns (issue 11 item 13): last on the line, after any PROTOCOLS and OWNER,
+    /// which may then be omitted; an owner path containing '=' is still an owner.
+    @Test("ack= options", arguments: [
+        ("a 1645-1646 udp unit:freeradius.service ack=outside-range", PortEntry.AcknowledgedWarnings.outsideRange),
+        ("a 873 ack=outside-range,rpc-range", [.outsideRange, .rpcRange]),
+        ("a 873 tcp ack=rpc-range", .rpcRange),
+        ("a 873 tcp exe:/opt/a=b", []),
+        ("a 873 tcp exe:/opt/a=b ack=rpc-range  # comment", .rpcRange),
+    ] as [(String, PortEntry.AcknowledgedWarnings)])
+    func ackOptions(line: String, expected: PortEntry.AcknowledgedWarnings) {
+        let result = parse(line)
+        #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
+        #expect(result.entries.map(\.entry.acknowledged) == [expected])
     }
 
     @Test func goodLines() {

@@ -1,6 +1,6 @@
 /// Parses one portward configuration file (portward.conf(5)): one service per line,
 ///
-///     NAME  PORTS  [PROTOCOLS]  [OWNER]
+///     NAME  PORTS  [PROTOCOLS]  [OWNER]  [OPTION=VALUE...]
 ///
 /// with columns separated by spaces or tabs, `#` starting a comment at the beginning of a
 /// line or after whitespace, and blank lines ignored.
@@ -13,6 +13,9 @@
 /// - PROTOCOLS: `tcp`, `udp`, `sctp`, comma-combined, or `-`; omitted means all three.
 /// - OWNER: `unit:NAME`, `exe:/ABSOLUTE/PATH`, `user:NAME`, `user:UID`, or `-` (omitted
 ///   means `-`).
+/// - OPTION=VALUE columns, last (from the third column on: PROTOCOLS and OWNER may be
+///   omitted before them): `ack=outside-range,rpc-range` acknowledges those warnings for
+///   the entry. Unknown keys are errors, so that new options can be added later.
 ///
 /// Line endings may be LF or CRLF; a UTF-8 byte order mark at the start of the file is
 /// skipped (columns on line 1 do not count it). A line holding a NUL byte, another control
@@ -168,19 +171,78 @@ private struct LineParser {
         if fields.count == 1 {
             error("missing PORTS column (expected NAME PORTS [PROTOCOLS] [OWNER])", at: fields[0].end)
         }
-        if fields.count > 4 {
-            error("too many columns (expected NAME PORTS [PROTOCOLS] [OWNER]; comments start with '#' after whitespace)",
+        // Options (KEY=VALUE) are the trailing columns from the third on; neither PROTOCOLS
+        // nor OWNER can look like one (an owner has its ':' before any '=').
+        let firstOption = fields.indices.dropFirst(2).first { isOption(fields[$0]) } ?? fields.count
+        var acknowledged: PortEntry.AcknowledgedWarnings = []
+        if firstOption < fields.count { acknowledged = parseOptions(fields[firstOption...]) }
+        if firstOption > 4 {
+            error("too many columns (expected NAME PORTS [PROTOCOLS] [OWNER] [OPTION=VALUE...]; comments start with '#' after whitespace)",
                   at: fields[4].start)
         }
-        let protocols: ProtocolSet? = fields.count > 2 ? parseProtocols(fields[2]) : .all
-        let owner: Owner? = fields.count > 3 ? parseOwner(fields[3]) : .any
+        let protocols: ProtocolSet? = firstOption > 2 ? parseProtocols(fields[2]) : .all
+        let owner: Owner? = firstOption > 3 ? parseOwner(fields[3]) : .any
         let ranges: [PortRange]? = fields.count > 1 ? parsePorts(fields[1], protocols: protocols, resolve) : nil
         guard !failed, let ranges, let protocols, let owner else { return nil }
 
         let entry = PortEntry(name: text(fields[0]), ranges: ranges, portsText: text(fields[1]),
-                                 protocols: protocols, owner: owner, location: location(fields[0].start))
+                                 protocols: protocols, owner: owner, location: location(fields[0].start),
+                                 acknowledged: acknowledged)
         return ConfigParser.ParsedEntry(entry: entry, ranges: ranges, portsLocation: location(fields[1].start))
     }
+
+    // MARK: Options
+
+    /// True for a column of the form `KEY=...`, KEY being a lowercase letter followed by
+    /// lowercase letters, digits and `-`.
+    func isOption(_ field: Span) -> Bool {
+        guard let equals = bytes[field.start..<field.end].firstIndex(of: UInt8(ascii: "=")),
+              equals > field.start, bytes[field.start] >= 0x61, bytes[field.start] <= 0x7A else { return false }
+        return bytes[field.start..<equals].allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || isDigit($0) || $0 == hyphen }
+    }
+
+    /// The option columns (all trailing columns from the first `KEY=VALUE`). Known options:
+    /// `ack=WARNING[,WARNING...]` (`outside-range`, `rpc-range`). Each key at most once; a
+    /// column after an option that is not one is an error (options come last).
+    mutating func parseOptions(_ fields: ArraySlice<Span>) -> PortEntry.AcknowledgedWarnings {
+        var acknowledged: PortEntry.AcknowledgedWarnings = []
+        var seen: Set<String> = []
+        for field in fields {
+            guard isOption(field) else {
+                error("expected OPTION=VALUE after an option, not '\(text(field))' (options come after NAME PORTS [PROTOCOLS] [OWNER])",
+                      at: field.start)
+                continue
+            }
+            let equals = bytes[field.start..<field.end].firstIndex(of: UInt8(ascii: "="))!
+            let key = text(Span(start: field.start, end: equals))
+            guard seen.insert(key).inserted else {
+                error("option '\(key)' given twice", at: field.start)
+                continue
+            }
+            switch key {
+            case "ack":
+                let value = Span(start: equals + 1, end: field.end)
+                guard !value.isEmpty else {
+                    error("ack= needs a warning to acknowledge (\(Self.ackNames))", at: value.start - 1)
+                    continue
+                }
+                guard let items = items(value, column: "ack") else { continue }
+                for item in items {
+                    if let known = PortEntry.AcknowledgedWarnings.names.first(where: { $0.name == text(item) }) {
+                        acknowledged.insert(known.warning)
+                    } else {
+                        error("unknown warning '\(text(item))' in ack= (expected \(Self.ackNames))", at: item.start)
+                    }
+                }
+            default:
+                error("unknown option '\(key)' (expected ack=\(PortEntry.AcknowledgedWarnings.names[0].name),...)",
+                      at: field.start)
+            }
+        }
+        return acknowledged
+    }
+
+    static let ackNames = PortEntry.AcknowledgedWarnings.names.map(\.name).joined(separator: ", ")
 
     /// Rejects NUL and other control bytes (tab excepted) and invalid UTF-8.
     mutating func checkEncoding(_ start: Int, _ end: Int) -> Bool {
@@ -280,16 +342,18 @@ private struct LineParser {
                              _ resolve: ConfigParser.ServiceResolver) -> [PortRange]? {
         guard let items = items(field, column: "PORTS") else { return nil }
         var ranges: [PortRange] = []
+        var itemRanges: [(item: Span, ranges: Range<Int>)] = []  // indices into `ranges`
         var ok = true
         for item in items {
             let first = bytes[item.start]
+            let before = ranges.count
             if isDigit(first) {
                 if let range = parseRange(item) { ranges.append(range) } else { ok = false }
             } else if isLetter(first) {
                 // Without valid protocols (already reported) the name cannot be looked up.
                 guard let protocols else { continue }
                 if let ports = resolveService(item, protocols, resolve) {
-                    ranges.append(contentsOf: ports.map { PortRange($0) })
+                    ranges.append(contentsOf: Set(ports).sorted().map { PortRange($0) })
                 } else {
                     ok = false
                 }
@@ -297,8 +361,39 @@ private struct LineParser {
                 error("expected a port, a range or a service name, not \(character(at: item.start))", at: item.start)
                 ok = false
             }
+            itemRanges.append((item, before..<ranges.count))
         }
-        return ok ? merged(ranges) : nil
+        guard ok else { return nil }
+        if itemRanges.count > 1 { warnAboutRepeatedPorts(itemRanges, ranges) }
+        return merged(ranges)
+    }
+
+    /// Warns (once per entry, at the first such item) about an item of the PORTS column
+    /// that names ports an earlier item of the same column already names, e.g. `9003` in
+    /// `9000-9005,9003`, or `rsync` after `873`. Until the first repeat every item is
+    /// disjoint from the earlier ones, so this costs at most 65,535 port checks plus one
+    /// per item, however long the line.
+    mutating func warnAboutRepeatedPorts(_ itemRanges: [(item: Span, ranges: Range<Int>)], _ all: [PortRange]) {
+        var seen = PortSet()
+        for (item, indices) in itemRanges {
+            var repeated = PortSet()
+            for range in all[indices] {
+                for port in range.lower...range.upper where seen.contains(port) { repeated.insert(port) }
+            }
+            if !repeated.isEmpty {
+                let earlier = itemRanges.first { other in
+                    other.item.start < item.start
+                        && all[other.ranges].contains { r in (r.lower...r.upper).contains(where: repeated.contains) }
+                }
+                let (noun, verb) = repeated.count == 1 ? ("port", "is") : ("ports", "are")
+                let already = earlier.map { " (already in '\(text($0.item))' at column \($0.item.start - lineStart + 1))" } ?? ""
+                diagnostics.append(.warning(
+                    "\(noun) \(repeated) \(verb) listed twice in the PORTS column\(already); reserved once",
+                    at: location(item.start)))
+                return
+            }
+            for range in all[indices] { seen.insert(range) }
+        }
     }
 
     /// `N` or `A-B`, decimal, each in 1-65535, `A <= B`.

@@ -1,5 +1,21 @@
-/// One declared service: a line `NAME PORTS [PROTOCOLS] [OWNER]` of a configuration file.
+/// One declared service: a line `NAME PORTS [PROTOCOLS] [OWNER] [OPTION=VALUE...]` of a
+/// configuration file.
 public struct PortEntry: Hashable, Sendable {
+    /// Warnings about an entry that its line can acknowledge with `ack=` (portward.conf(5)),
+    /// so that they are not printed at every start.
+    public struct AcknowledgedWarnings: OptionSet, Hashable, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// `ack=outside-range`: ports outside `ip_local_port_range`, reserved ahead on purpose.
+        public static let outsideRange = AcknowledgedWarnings(rawValue: 1)
+        /// `ack=rpc-range`: ports in 600-1023, where RPC daemons bind explicitly.
+        public static let rpcRange = AcknowledgedWarnings(rawValue: 2)
+
+        /// The `ack=` values, in the order documented.
+        public static let names: [(name: String, warning: AcknowledgedWarnings)] =
+            [("outside-range", .outsideRange), ("rpc-range", .rpcRange)]
+    }
+
     /// Unique across all configuration files.
     public let name: String
     /// The declared ports (1...65535), after resolving service names, as sorted, merged
@@ -12,11 +28,14 @@ public struct PortEntry: Hashable, Sendable {
     public let owner: Owner
     /// Where the entry is declared: the start of its NAME column.
     public let location: SourceLocation
+    /// The warnings the line acknowledges (`ack=`): the planner does not print them.
+    public let acknowledged: AcknowledgedWarnings
 
     public init(name: String, ports: PortSet, portsText: String, protocols: ProtocolSet,
-                owner: Owner, location: SourceLocation) {
+                owner: Owner, location: SourceLocation, acknowledged: AcknowledgedWarnings = []) {
         self.name = name
         self.ranges = ports.ranges
+        self.acknowledged = acknowledged
         self.portsText = portsText
         self.protocols = protocols
         self.owner = owner
@@ -27,9 +46,10 @@ public struct PortEntry: Hashable, Sendable {
     /// `ConfigParser` produces them: skips the bitmap round trip of `init(name:ports:...)`,
     /// which dominated loading 65,535 single-port entries.
     public init(name: String, ranges: [PortRange], portsText: String, protocols: ProtocolSet,
-                owner: Owner, location: SourceLocation) {
+                owner: Owner, location: SourceLocation, acknowledged: AcknowledgedWarnings = []) {
         self.name = name
         self.ranges = ranges
+        self.acknowledged = acknowledged
         self.portsText = portsText
         self.protocols = protocols
         self.owner = owner

@@ -6,11 +6,13 @@
 /// Reservations made by others are kept; portward only ever removes ports it added itself
 /// and that are no longer declared. After an interrupted write, the other writers' ports
 /// that write meant to keep (`ReservationState.pendingForeign`) and the kernel lacks are
-/// added back first.
+/// added back first, unless the state file's claim is implausible or would alone push the
+/// plan past the safety rail (`restoration`).
 public enum Planner {
     /// Builds the plan. `localPortRange` is the current `ip_local_port_range` (nil when it
     /// could not be read: range checks are then skipped). The plan's diagnostics hold
-    /// warnings (ports outside the ephemeral range, ports in 600-1023) and, unless `force`,
+    /// warnings (ports outside the ephemeral range, ports in 600-1023; each skipped for an
+    /// entry that acknowledges it, `PortEntry.acknowledged`) and, unless `force`,
     /// an error when the reservation would cover more than half of the ephemeral range.
     public static func plan(
         configuration: Configuration,
@@ -21,13 +23,15 @@ public enum Planner {
     ) -> Plan {
         let declared = configuration.declaredPorts
         let previouslyOwned = previous.ownedPorts
-        let restored = previous.pendingForeignPorts.subtracting(current).subtracting(previouslyOwned)
-        let present = current.union(restored)
         let released = previouslyOwned.subtracting(declared).intersection(current)
+        var diagnostics: [Diagnostic] = []
+        let restored = restoration(previous: previous, current: current, previouslyOwned: previouslyOwned,
+                                   withoutRestoring: current.subtracting(released).union(declared),
+                                   localPortRange: localPortRange, force: force, diagnostics: &diagnostics)
+        let present = current.union(restored)
         let target = present.subtracting(released).union(declared)
         let owned = previouslyOwned.intersection(declared).union(declared.subtracting(present))
         let foreign = present.subtracting(previouslyOwned)
-        var diagnostics: [Diagnostic] = []
         if !restored.isEmpty {
             diagnostics.append(.warning(
                 "an earlier write was interrupted after dropping \(restored.count) reserved \(restored.count == 1 ? "port" : "ports") of other writers; adding back \(restored)"))
@@ -35,7 +39,7 @@ public enum Planner {
 
         if let range = localPortRange {
             let ephemeral = PortSet(ranges: [range])
-            for entry in configuration.entries {
+            for entry in configuration.entries where !entry.acknowledged.contains(.outsideRange) {
                 let outside = clip(entry.ranges, outside: range)
                 if !outside.isEmpty {
                     diagnostics.append(.warning(
@@ -52,7 +56,7 @@ public enum Planner {
                 diagnostics.append(force ? .warning(message + " (applied anyway: --force)") : .error(message + "; use --force to apply anyway"))
             }
         }
-        for entry in configuration.entries {
+        for entry in configuration.entries where !entry.acknowledged.contains(.rpcRange) {
             let low = clip(entry.ranges, inside: PortRange(600, 1023))
             if !low.isEmpty {
                 diagnostics.append(.warning(
@@ -66,6 +70,50 @@ public enum Planner {
                     restored: restored, owned: owned, foreign: foreign, state: state,
                     inFlightState: ReservationState(owned: previous.owned + state.owned, pendingForeign: foreign),
                     diagnostics: diagnostics)
+    }
+
+    /// Most ranges a `pendingForeign` can have and still fit, whatever the write, in the
+    /// first 4,095-byte chunk of a multi-chunk replace, which the kernel applies at once:
+    /// that chunk holds first the target's ranges touching the foreign ports (each foreign
+    /// range lies inside one of them), each at most 12 bytes (`65534-65535,`). So 341
+    /// foreign ranges or fewer cannot have been dropped by a cut write (nor by a write of
+    /// 4,095 bytes or less, which is atomic).
+    public static let foreignRangesSafeInFirstChunk = 4095 / 12
+
+    /// The other writers' ports that an interrupted write may have dropped and that are
+    /// added back: `previous.pendingForeign` minus what the kernel holds and what portward
+    /// owned. The state file is not trusted to push a plan past the safety rail:
+    /// - a `pendingForeign` of at most `foreignRangesSafeInFirstChunk` ranges cannot describe
+    ///   a write that dropped any of them: nothing is restored (warning);
+    /// - restoring never takes the reservation past half of `ip_local_port_range` when the
+    ///   plan without it is not past half: nothing is restored (warning), unless `force`.
+    private static func restoration(previous: ReservationState, current: PortSet, previouslyOwned: PortSet,
+                                    withoutRestoring: PortSet, localPortRange: PortRange?, force: Bool,
+                                    diagnostics: inout [Diagnostic]) -> PortSet {
+        let pending = previous.pendingForeignPorts
+        let candidate = pending.subtracting(current).subtracting(previouslyOwned)
+        guard !candidate.isEmpty else { return candidate }
+        let ranges = pending.ranges.count
+        guard ranges > foreignRangesSafeInFirstChunk else {
+            diagnostics.append(.warning(
+                "ignoring the pendingForeign of the state file: \(ranges) \(ranges == 1 ? "range" : "ranges") of other writers' ports always fit in the first write the kernel applies at once, so no interrupted write can have dropped them; not adding back \(candidate)"))
+            return PortSet()
+        }
+        if let range = localPortRange {
+            let ephemeral = PortSet(ranges: [range])
+            let before = withoutRestoring.intersection(ephemeral).count
+            let after = withoutRestoring.union(candidate).intersection(ephemeral).count
+            if before * 2 <= range.count, after * 2 > range.count {
+                let message = "adding back the \(candidate.count) ports of other writers that the state file says an interrupted write dropped would cover \(after) of the \(range.count) ephemeral ports in ip_local_port_range \(range.lower)-\(range.upper) (more than half)"
+                if force {
+                    diagnostics.append(.warning(message + " (added back anyway: --force)"))
+                } else {
+                    diagnostics.append(.warning(message + "; not adding them back (use --force to)"))
+                    return PortSet()
+                }
+            }
+        }
+        return candidate
     }
 
     /// Attributes each owned port to the first entry (in configuration order) declaring it.

@@ -12,10 +12,15 @@ public struct DaemonViewStore: Sendable {
         self.path = path
     }
 
+    /// Largest view read, in bytes (64 MiB); a larger file is not read.
+    public static let maximumFileSize = 64 << 20
+
     /// The view, or nil when there is none or it cannot be used (no daemon has run, or a
-    /// different version wrote it).
+    /// different version wrote it, or it is not a regular file of at most
+    /// `maximumFileSize` bytes). Never blocks and never follows a symbolic link: see
+    /// `FileContents.readOwnFile`.
     public func load() -> DaemonView? {
-        guard let bytes = try? FileContents.read(path),
+        guard let bytes = try? FileContents.readOwnFile(path, limit: Self.maximumFileSize),
               let view = try? JSONDecoder().decode(DaemonView.self, from: Data(bytes)),
               view.version == DaemonView.currentVersion
         else { return nil }

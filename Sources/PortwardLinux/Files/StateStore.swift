@@ -15,17 +15,23 @@ public struct StateStore: Sendable {
         self.path = path
     }
 
+    /// Largest state file read, in bytes (64 MiB). The state of 65,535 single-port entries
+    /// is about 10 MiB; a larger file (or `state.json -> /dev/zero`) is refused as
+    /// `Failure.unusable` before it is read, instead of growing without bound.
+    public static let maximumFileSize = 64 << 20
+
     /// The state, or an empty state when the file does not exist. Throws
-    /// `StateStore.Failure.unreadable` (with errno) or `.corrupt` when the file exists but
-    /// cannot be used; callers may then continue with an empty state (treating every port
-    /// as foreign loses nothing).
+    /// `StateStore.Failure.unusable` (errno, a symbolic link, not a regular file, over
+    /// `maximumFileSize`) or `.corrupt` when the file exists but cannot be used; callers may
+    /// then continue with an empty state (treating every port as foreign loses nothing).
+    /// Never blocks: see `FileContents.readOwnFile`.
     public func load() throws(Failure) -> ReservationState {
         let bytes: [UInt8]
         do {
-            bytes = try FileContents.read(path)
+            bytes = try FileContents.readOwnFile(path, limit: Self.maximumFileSize)
         } catch {
-            if error == .noSuchFileOrDirectory { return ReservationState() }
-            throw .unreadable(path: path, errno: error)
+            if error == .missing { return ReservationState() }
+            throw .unusable(path: path, reason: error)
         }
         let state: ReservationState
         do { state = try JSONDecoder().decode(ReservationState.self, from: Data(bytes)) }
@@ -50,13 +56,13 @@ public struct StateStore: Sendable {
     }
 
     public enum Failure: Error, CustomStringConvertible {
-        case unreadable(path: String, errno: Errno)
+        case unusable(path: String, reason: FileContents.ReadFailure)
         case unwritable(path: String, errno: Errno)
         case corrupt(path: String, reason: String)
 
         public var description: String {
             switch self {
-            case .unreadable(let path, let errno): "cannot read state file \(path): \(errno)"
+            case .unusable(let path, let reason): "cannot read state file \(path): \(reason)"
             case .unwritable(let path, let errno): "cannot write state file \(path): \(errno)"
             case .corrupt(let path, let reason): "ignoring state file \(path): \(reason)"
             }

@@ -140,7 +140,10 @@ extension Errno {
         case .permissionDenied, .notPermitted:
             "\(self) (writing needs root or CAP_NET_ADMIN in the network namespace's user namespace)"
         case .readOnlyFileSystem:
-            "\(self) (/proc/sys is mounted read-only, as in a container without a private network namespace)"
+            // Container runtimes mount /proc/sys read-only both with the host's network
+            // namespace and with a private one (Docker, Podman, nspawn without
+            // --private-network): only the runtime, from outside, can set the key then.
+            "\(self) (/proc/sys is mounted read-only, as container runtimes do, with or without a private network namespace: set the key from outside, e.g. docker run --sysctl net.ipv4.ip_local_reserved_ports=..., or run portward where /proc/sys/net is writable)"
         default:
             "\(self)"
         }
