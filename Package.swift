@@ -69,7 +69,9 @@ let package = Package(
         ),
         .testTarget(name: "PortwardCoreTests", dependencies: ["PortwardCore"]),
         .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore"]),
-        .testTarget(name: "IntegrationTests", exclude: ["Support"]),
+        // Runs the built binary and real tools; renders and writes metrics files with the
+        // library to check them with promtool and node_exporter.
+        .testTarget(name: "IntegrationTests", dependencies: ["PortwardCore", "PortwardLinux"], exclude: ["Support"]),
     ],
     swiftLanguageModes: [.v6]
 )
