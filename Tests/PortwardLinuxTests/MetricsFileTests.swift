@@ -42,18 +42,6 @@ import Testing
         #expect(Self.entries(root.at("/textfile")) == ["portward.prom"])
     }
 
-    /// The daemon may run with UMask=0077: node_exporter (user prometheus) must still read
-    /// the file. The umask is process-wide; it is restored at once.
-    @Test func mode0644WhateverTheUmask() throws {
-        let root = FakeRoot()
-        let file = try MetricsFile(path: root.at("/portward.prom"))
-        let old = umask(0o077)
-        let result = Result { () throws(Errno) in try file.write(text: "# empty\n") }
-        umask(old)
-        try result.get()
-        #expect(Self.mode(file.path) == 0o644)
-    }
-
     /// A failed write (the path is a directory) leaves what was there and no temporary file.
     @Test func aFailedWriteLeavesNoTemporaryFile() throws {
         let root = FakeRoot()
