@@ -94,6 +94,54 @@ import Testing
         for alert in alerts { #expect(tests.contains("alertname: \(alert)\n"), "no unit test for \(alert)") }
     }
 
+    /// The daemon's path from kernel data to the file: a socket this test holds on a port
+    /// declared for another owner, found by sock_diag and the /proc scan, classified,
+    /// turned into a snapshot, written and checked by promtool. Reads the host's reserved
+    /// ports (read-only); listens on 127.0.0.1 only, closed at the end. SOCK_CLOEXEC: a
+    /// child another test spawns meanwhile must not become a second holder.
+    @Test(.enabled(if: ExternalTools.promtool != nil, "needs promtool (Debian package prometheus)"))
+    func aSnapshotFromARealClassification() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 && listen(fd, 1) == 0
+            }
+        }
+        try #require(listening)
+        let port = UInt16(bigEndian: address.sin_port)
+
+        let parsed = ConfigParser.parse("grabbed \(port) tcp unit:nobody-runs-this.service\n",
+                                        file: "/etc/portward/ports.conf", resolveService: { _, _ in nil })
+        let configuration = Configuration.merge([parsed]).configuration
+        let report = try HolderLookup().holders(of: configuration.declaredPorts)
+        let rows = PortClassifier.classify(configuration: configuration, reserved: try ReservedPortsSysctl().read(),
+                                           sockets: report.sockets)
+        let snapshot = MetricsSnapshot(version: "0.1.0", statuses: rows, protection: { _ in .reportOnly },
+                                       lastSuccessfulCheck: Date().timeIntervalSince1970, configurationValid: true,
+                                       watchMode: .polling)
+        let command = try String(contentsOfFile: "/proc/self/comm", encoding: .utf8)
+            .trimmingCharacters(in: .newlines)
+        #expect(snapshot.entries.map(\.state) == [.conflict])
+        #expect(snapshot.entries.first?.holders == 1)
+        #expect(snapshot.conflicts.map(\.command) == [command])
+        #expect(snapshot.conflicts.map(\.sockets) == [1])
+
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = try MetricsFile(path: dir + "/portward.prom")
+        try file.write(snapshot)
+        let text = try String(contentsOfFile: file.path, encoding: .utf8)
+        #expect(text.contains("portward_entry_state{entry=\"grabbed\",protocol=\"tcp\",state=\"conflict\"} 1\n"))
+        let r = try ExternalTools.run([ExternalTools.promtool!, "check", "metrics"], stdin: file.path)
+        #expect(r.status == 0 && r.stdout.isEmpty && r.stderr.isEmpty, "\(r.stdout)\(r.stderr)")
+    }
+
     /// A real node_exporter, textfile collector only, on 127.0.0.1 and a free port: it
     /// serves every portward sample with portward's value, and the new values after the
     /// file is rewritten. Stopped by pid, also when an expectation fails.
