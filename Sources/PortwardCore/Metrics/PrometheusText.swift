@@ -12,32 +12,37 @@ public enum PrometheusText {
     /// `portward_conflict_omitted_holders`.
     public static func render(_ snapshot: MetricsSnapshot) -> String {
         var out = Writer()
+        // About 780 bytes per entry and protocol (11 series), plus the fixed families.
+        out.text.reserveCapacity(snapshot.entries.count * 800 + (snapshot.conflicts.count + 20) * 200)
         out.family("portward_build_info", .gauge, "portward's version, in the labels; always 1.")
         out.sample("portward_build_info", [("version", snapshot.version)], 1)
 
         var seen: Set<EntryKey> = []
         let entries = snapshot.entries.filter { seen.insert(EntryKey(name: $0.name, transport: $0.transport)).inserted }
+        // Each entry's labels escaped once, not once per series (65,535 entries: 720,000 series).
+        let labels = entries.map { "entry=\"\(escapeLabelValue($0.name))\",protocol=\"\($0.transport.rawValue)\"" }
         out.family("portward_entry_reserved", .gauge,
                    "1 when every declared port of the entry is in net.ipv4.ip_local_reserved_ports, else 0.")
-        for e in entries { out.sample("portward_entry_reserved", e.labels, e.reserved ? 1 : 0) }
+        for (e, l) in zip(entries, labels) { out.sample("portward_entry_reserved", escapedLabels: l, e.reserved ? "1" : "0") }
         out.family("portward_entry_state", .gauge,
                    "1 for the entry's current state (ok, free, conflict, unreserved, unverified), 0 for the others.")
-        for e in entries {
+        for (e, l) in zip(entries, labels) {
             for state in MetricsSnapshot.EntryState.allCases {
-                out.sample("portward_entry_state", e.labels + [("state", state.rawValue)], e.state == state ? 1 : 0)
+                out.sample("portward_entry_state", escapedLabels: l, extra: ("state", state.rawValue),
+                           e.state == state ? "1" : "0")
             }
         }
         out.family("portward_entry_protection", .gauge,
                    "1 for how the entry's ports are protected (guarded, held, report-only, none), 0 for the others.")
-        for e in entries {
+        for (e, l) in zip(entries, labels) {
             for protection in MetricsSnapshot.Protection.allCases {
-                out.sample("portward_entry_protection", e.labels + [("protection", protection.rawValue)],
-                           e.protection == protection ? 1 : 0)
+                out.sample("portward_entry_protection", escapedLabels: l, extra: ("protection", protection.rawValue),
+                           e.protection == protection ? "1" : "0")
             }
         }
         out.family("portward_entry_holders", .gauge,
                    "Processes holding a socket on the entry's declared ports for this protocol.")
-        for e in entries { out.sample("portward_entry_holders", e.labels, Double(e.holders)) }
+        for (e, l) in zip(entries, labels) { out.sample("portward_entry_holders", escapedLabels: l, String(e.holders)) }
 
         // Conflicts: merge duplicates (same labels), cap the series, fold the rest.
         var holders: [HolderKey: Int] = [:]
@@ -179,6 +184,25 @@ public enum PrometheusText {
             text += " " + value + "\n"
         }
 
+        /// `name{LABELS[,LABEL="VALUE"]} value`: `escapedLabels` already escaped, the extra
+        /// label's value one of portward's own identifiers (nothing to escape).
+        mutating func sample(_ name: String, escapedLabels: String, extra: (label: String, value: String)? = nil,
+                             _ value: String) {
+            text += name
+            text += "{"
+            text += escapedLabels
+            if let extra {
+                text += ","
+                text += extra.label
+                text += "=\""
+                text += extra.value
+                text += "\""
+            }
+            text += "} "
+            text += value
+            text += "\n"
+        }
+
         mutating func counter(_ name: String, _ help: String, _ value: UInt64) {
             family(name, .counter, help)
             sample(name, [], String(value))
@@ -203,8 +227,4 @@ public enum PrometheusText {
         let transport: TransportProtocol
         let ports: String
     }
-}
-
-extension MetricsSnapshot.Entry {
-    fileprivate var labels: [(String, String)] { [("entry", name), ("protocol", transport.rawValue)] }
 }
