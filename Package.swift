@@ -82,7 +82,9 @@ let package = Package(
         .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore"]),
         .testTarget(name: "PortwardAgentTests", dependencies: ["PortwardAgent", "PortwardLinux", "PortwardCore"],
                     exclude: ["Golden"]),
-        .testTarget(name: "IntegrationTests", exclude: ["Support"]),
+        // Runs the built binary and real tools; renders and writes metrics files with the
+        // library to check them with promtool and node_exporter.
+        .testTarget(name: "IntegrationTests", dependencies: ["PortwardCore", "PortwardLinux"], exclude: ["Support"]),
     ],
     swiftLanguageModes: [.v6]
 )

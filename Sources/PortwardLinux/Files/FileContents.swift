@@ -107,7 +107,7 @@ public enum FileContents {
 
     /// Writes `bytes` to a temporary file next to `path` (`path.tmp.PID`) and renames it over
     /// `path` (readers see the old or the new content, never a mix). Creates the parent
-    /// directory (mode 0755) if missing. The file gets mode 0644. No fsync: the files live
+    /// directory (mode 0755) if missing. The file gets mode 0644, whatever the umask. No fsync: the files live
     /// in /run (tmpfs), which a power loss empties anyway, as it resets the kernel value.
     /// A process killed between open and rename leaves its `path.tmp.PID` behind (removed
     /// by the next write from the same PID). The temporary file is created with
@@ -126,6 +126,14 @@ public enum FileContents {
                                          options: [.create, .exclusiveCreate, .noFollow, .nonBlocking, .closeOnExec],
                                          permissions: [.ownerReadWrite, .groupRead, .otherRead])
         } catch { throw Errno(error) }
+        // The open's mode is masked by the umask; readers (status as a user, node_exporter's
+        // textfile collector as `prometheus`) need 0644 whatever the daemon's umask is.
+        guard fchmod(fd.rawValue, 0o644) == 0 else {
+            let error = Errno(rawValue: errno)
+            try? fd.close()
+            unlink(temporary)
+            throw error
+        }
         do {
             _ = try fd.closeAfter { try fd.writeAll(bytes) }
         } catch {
