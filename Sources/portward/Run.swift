@@ -1,6 +1,7 @@
 import ArgumentParser
 import PortwardAgent
 import PortwardCore
+import PortwardLinux
 
 extension Portward {
     struct Run: ParsableCommand {
@@ -35,10 +36,20 @@ extension Portward {
         @Option(help: ArgumentHelp("The proc filesystem to scan for socket holders.", valueName: "DIR"))
         var procfs: String = "/proc"
 
+        @Option(help: ArgumentHelp("Keep a Prometheus textfile for node_exporter's textfile collector up to date (an absolute path ending in .prom; Debian: /var/lib/prometheus/node-exporter/portward.prom). Metrics in docs/metrics.md.", valueName: "PATH"))
+        var metricsFile: String?
+
+        func validate() throws {
+            if let metricsFile {
+                do { _ = try MetricsFile(path: metricsFile) } catch { throw ValidationError("\(error)") }
+            }
+        }
+
         func run() throws {
             try exiting { () throws(ExitStatus) in
                 try DaemonLoop.run(options.context, options: DaemonOptions(
-                    force: force, interval: interval.seconds, procRoot: procfs, watchConfig: watchConfig))
+                    force: force, interval: interval.seconds, procRoot: procfs, watchConfig: watchConfig,
+                    metricsFile: metricsFile.flatMap { try? MetricsFile(path: $0) }))
             }
         }
     }

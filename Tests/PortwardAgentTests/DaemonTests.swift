@@ -18,6 +18,8 @@ final class DaemonHarness {
     var context: TargetContext { TargetContext(root: root.path) }
     lazy var daemon: Daemon = makeDaemon()
 
+    var metricsFile: MetricsFile?
+
     init(config: String, kernel: PortSet = PortSet()) {
         self.kernel = FakeReservedPorts(kernel)
         root.file("etc/portward/ports.conf", config)
@@ -34,7 +36,7 @@ final class DaemonHarness {
             },
             loadConfiguration: { ConfigLoader(root: root, resolveService: { _, _ in nil }).load() },
             pid: 4242)
-        return Daemon(context: context, options: DaemonOptions(interval: 1), environment: environment)
+        return Daemon(context: context, options: DaemonOptions(interval: 1, metricsFile: metricsFile), environment: environment)
     }
 
     /// daemon.json as the daemon published it.
@@ -288,5 +290,35 @@ final class DaemonHarness {
         #expect(h.kernel.value == PortSet([1812]))
         #expect(!h.daemon.summary.contains("cannot restore"))
         #expect(h.published?.repairRefused == nil)
+    }
+}
+
+/// `--metrics-file`: the textfile follows what the daemon sees.
+@Suite struct DaemonMetricsTests {
+    @Test func theFileFollowsConflictsDriftAndReloads() throws {
+        let h = DaemonHarness(config: "radius 1812 udp user:1000\n")
+        h.metricsFile = try MetricsFile(path: h.root.path + "/metrics/portward.prom")
+        try h.daemon.start()
+        var text = try #require(h.root.read("metrics/portward.prom"))
+        #expect(text.contains("portward_build_info{version=\"\(PortwardVersion.current)\"} 1"))
+        #expect(text.contains("portward_entry_state{entry=\"radius\",protocol=\"udp\",state=\"free\"} 1"))
+        #expect(text.contains("portward_config_valid 1"))
+        #expect(text.contains("portward_last_successful_check_timestamp_seconds \(Int(h.clock.now))"))
+
+        h.sockets.records = [.udp(1812, uid: 65534, inode: 5)]
+        h.kernel.value = PortSet()
+        h.clock.now += 1
+        h.daemon.poll()
+        text = try #require(h.root.read("metrics/portward.prom"))
+        #expect(text.contains("portward_entry_state{entry=\"radius\",protocol=\"udp\",state=\"conflict\"} 1"))
+        #expect(text.contains("portward_conflicts_started_total 1"))
+        #expect(text.contains("portward_drift_repairs_total 1"))
+
+        h.root.file("etc/portward/ports.conf", "broken 70000\n")
+        h.daemon.reload()
+        h.daemon.poll()
+        text = try #require(h.root.read("metrics/portward.prom"))
+        #expect(text.contains("portward_config_valid 0"))
+        #expect(text.contains("portward_config_reload_errors_total 1"))
     }
 }

@@ -13,12 +13,16 @@ public struct DaemonOptions: Sendable {
     public var procRoot: String
     /// Reload when the configuration directories change (`--watch-config`).
     public var watchConfig: Bool
+    /// node_exporter textfile to keep current (`--metrics-file`), nil for none.
+    public var metricsFile: MetricsFile?
 
-    public init(force: Bool = false, interval: Double = 1, procRoot: String = "/proc", watchConfig: Bool = false) {
+    public init(force: Bool = false, interval: Double = 1, procRoot: String = "/proc", watchConfig: Bool = false,
+                metricsFile: MetricsFile? = nil) {
         self.force = force
         self.interval = interval
         self.procRoot = procRoot
         self.watchConfig = watchConfig
+        self.metricsFile = metricsFile
     }
 }
 
@@ -74,6 +78,7 @@ public final class Daemon {
     private let journal: JournalReporter
     private let statusLine: StatusReporter
     private let publisher: DaemonViewPublisher
+    private let metrics: MetricsReporter?
     private var poller: Poller?
 
     /// Asked under the reconcile lock before a drift repair: true when a reload is already
@@ -91,6 +96,8 @@ public final class Daemon {
         publisher = DaemonViewPublisher(store: context.daemonViewStore,
                                         view: DaemonView(pid: environment.pid, startedAt: environment.clock.realtime(),
                                                          interval: options.interval))
+        let journal = self.journal
+        metrics = options.metricsFile.map { MetricsReporter(file: $0, version: PortwardVersion.current, log: journal.log) }
     }
 
     /// The configuration in force (empty before `start`).
@@ -144,6 +151,7 @@ public final class Daemon {
         environment.notifier.notify(.reloading(monotonicMicroseconds: UInt64(environment.clock.monotonic() * 1e6)))
         let loaded = environment.loadConfiguration()
         for diagnostic in loaded.diagnostics { log(.configuration(diagnostic)) }
+        metrics?.reloaded(configurationValid: !loaded.hasErrors)
         if loaded.hasErrors {
             log(.reloadFailed(configurationErrors: loaded.diagnostics.filter { $0.severity == .error }))
         } else {
@@ -179,6 +187,7 @@ public final class Daemon {
         let summary = self.summary
         journal.report(outcome, summary: summary)
         publisher.report(outcome, summary: summary)
+        metrics?.report(outcome, summary: summary)
         if updatingStatus { statusLine.report(outcome, summary: summary) }
     }
 }

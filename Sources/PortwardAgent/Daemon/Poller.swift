@@ -18,6 +18,7 @@ final class Poller {
     private var tracker = ConflictTracker()
     private var lastKernel: PortSet?
     private var lastHolders: [DaemonView.SocketHolders] = []
+    private var lastStatuses: [EntryStatus] = []
     private var userIDs: [String: UInt32] = [:]
     /// The error of the last cycle, nil when it succeeded.
     private(set) var failure: String?
@@ -62,6 +63,7 @@ final class Poller {
         }
         outcome.conflicts = tracker.sorted
         outcome.holders = lastHolders
+        outcome.statuses = lastStatuses
         outcome.at = clock.realtime()
         return outcome
     }
@@ -120,6 +122,7 @@ final class Poller {
             ? ReservationTimes((try? transaction.store.load())?.reservedSince ?? []) : ReservationTimes()
         let rows = PortClassifier.classify(configuration: configuration, reserved: lastKernel ?? PortSet(),
                                            sockets: report.sockets, userIDs: userIDs, reservationTimes: times)
+        lastStatuses = rows
         let (started, ended) = tracker.update(rows, now: clock.realtime())
         outcome.conflictsStarted = started
         outcome.conflictsEnded = ended

@@ -45,6 +45,9 @@ public struct PollOutcome: Equatable, Sendable {
     public var conflicts: [Conflict]
     /// Holders of sockets on declared ports, by inode (for `status` without root).
     public var holders: [DaemonView.SocketHolders]
+    /// The classification of every declared entry and protocol at the last successful
+    /// holder check (`status`'s rows; metrics are built from them).
+    public var statuses: [EntryStatus] = []
     /// Why the cycle failed (netlink, /proc, sysctl, state file); nil when it succeeded.
     public var failure: String?
     /// True when this failure follows a successful cycle (reported once, not every cycle).
