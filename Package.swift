@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore"]),
         .testTarget(name: "PortwardAgentTests", dependencies: ["PortwardAgent", "PortwardLinux", "PortwardCore"],
                     exclude: ["Golden"]),
-        .testTarget(name: "IntegrationTests", exclude: ["Support"]),
+        .testTarget(name: "IntegrationTests", exclude: ["Support", "Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )
