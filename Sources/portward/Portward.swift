@@ -9,7 +9,9 @@ struct Portward: ParsableCommand {
         discussion: """
             portward reads the declared service ports from /etc/portward/ports.conf and the \
             drop-in directories ports.d/, merges them into net.ipv4.ip_local_reserved_ports \
-            (keeping reservations made by others), and reports who holds each port.
+            (keeping reservations made by others), and reports who holds each port. \
+            Without a subcommand it prints the usage to stderr and exits 64, as systemd's \
+            tools do when a required verb is missing.
 
             Exit status: 0 success; 1 a kernel or system operation failed; 2 the configuration \
             has errors (nothing was applied); 3 (status) a declared port is unreserved or in \
@@ -17,4 +19,13 @@ struct Portward: ParsableCommand {
             """,
         subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self]
     )
+
+    /// Runs only when no subcommand was given (`portward` alone): a usage error (exit 64),
+    /// the message and usage on stderr, instead of ArgumentParser's default of the help on
+    /// stdout with exit 0. Not a default subcommand: with one, a mistyped subcommand
+    /// (`portward aply`) would be reported as an unexpected argument of that default.
+    func run() throws {
+        let names = Self.configuration.subcommands.compactMap { $0.configuration.commandName }
+        throw ValidationError("Missing subcommand: \(names.dropLast().joined(separator: ", ")) or \(names.last!).")
+    }
 }

@@ -37,6 +37,7 @@ import Testing
         ("completion-fish", ["--generate-completion-script", "fish"]),
         ("error-completion-unknown-shell", ["--generate-completion-script", "tcsh"]),
         ("apply-completion-bash", ["apply", "--generate-completion-script", "bash"]),
+        ("no-subcommand", []),
         ("no-subcommand-root", ["--root", "$ROOT"]),
         ("status-root", ["status", "--root", "$ROOT"]),
     ]
