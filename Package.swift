@@ -84,7 +84,7 @@ let package = Package(
                     exclude: ["Golden"]),
         // Runs the built binary and real tools; renders and writes metrics files with the
         // library to check them with promtool and node_exporter.
-        .testTarget(name: "IntegrationTests", dependencies: ["PortwardCore", "PortwardLinux"], exclude: ["Support"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PortwardCore", "PortwardLinux"], exclude: ["Support", "Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,7 +4,7 @@ import PortwardAgent
 extension Portward {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "check",
+            commandName: "check", _superCommandName: "portward",
             abstract: "Validate the configuration and print the merged plan. Changes nothing.",
             discussion: "Reads the kernel's current reservation when it can (any user may), to show what is already reserved by others and what apply would add or release.")
 

@@ -6,7 +6,7 @@ import PortwardLinux
 extension Portward {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "run",
+            commandName: "run", _superCommandName: "portward",
             abstract: "The daemon: apply, tell systemd READY=1, then watch for conflicts and drift.",
             discussion: """
                 For portward.service (Type=notify). Every --interval it re-reads \

@@ -4,7 +4,7 @@ import PortwardAgent
 extension Portward {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "status",
+            commandName: "status", _superCommandName: "portward",
             abstract: "Show, per declared entry and protocol, whether its ports are reserved and who holds them.",
             discussion: """
                 States: ok (reserved, held by the declared owner), free (reserved, not in use), \
