@@ -78,8 +78,15 @@ let package = Package(
             ],
             linkerSettings: [.unsafeFlags(compactRelocations, .when(platforms: [.linux]))]
         ),
+        // Test fixture: the CNI plugin entry point as its own executable (CNIRealChainTests).
+        .executableTarget(
+            name: "portward-cni-fixture",
+            dependencies: ["PortwardCore", "PortwardLinux"],
+            path: "Tests/Fixtures/portward-cni-fixture"
+        ),
         .testTarget(name: "PortwardCoreTests", dependencies: ["PortwardCore"]),
-        .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore"]),
+        .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore"],
+                    exclude: ["Support"]),
         .testTarget(name: "PortwardAgentTests", dependencies: ["PortwardAgent", "PortwardLinux", "PortwardCore"],
                     exclude: ["Golden"]),
         // Runs the built binary and real tools; renders and writes metrics files with the
