@@ -49,3 +49,30 @@ import Testing
         #expect(throttle.admit([drift], now: 182).count == 1, "a quiet minute ends the series")
     }
 }
+
+@Suite struct ConflictIdentityTests {
+    /// A socket whose holder could not be named in one poll (a /proc race) stays one
+    /// conflict, and its holder is learnt when a later poll names it.
+    @Test func aSocketIsOneConflictWhetherOrNotItsHolderWasNamed() {
+        let entry = PortEntry(name: "radius", ranges: [PortRange(1812)], portsText: "1812", protocols: .all,
+                              owner: .unit("freeradius.service"), location: SourceLocation(file: "f", line: 1))
+        let socket = SocketRecord(transport: .udp, family: .ipv4, localAddress: "0.0.0.0", localPort: 1812,
+                                  remoteAddress: "0.0.0.0", remotePort: 0, state: .close, uid: 0, inode: 77)
+        let named = Holder(pid: 9, command: "named", executablePath: nil, unit: "named.service", uid: 0)
+        func rows(_ holders: [Holder], _ verdict: SocketFinding.Verdict) -> [EntryStatus] {
+            [EntryStatus(entry: entry, transport: .udp, unreserved: PortSet(),
+                         findings: [SocketFinding(socket: socket, holders: holders, verdict: verdict)])]
+        }
+        var tracker = ConflictTracker()
+        #expect(tracker.update(rows([named], .wrongOwner), now: 1).started.count == 1)
+        let flap = tracker.update(rows([], .unattributed), now: 2)
+        #expect(flap.started.isEmpty && flap.ended.isEmpty)
+        #expect(tracker.sorted.first?.holder?.pid == 9)
+
+        var fresh = ConflictTracker()
+        _ = fresh.update(rows([], .unattributed), now: 1)
+        let named2 = fresh.update(rows([named], .wrongOwner), now: 2)
+        #expect(named2.started.isEmpty && named2.ended.isEmpty)
+        #expect(fresh.sorted.first?.holder?.pid == 9 && fresh.sorted.first?.since == 1)
+    }
+}

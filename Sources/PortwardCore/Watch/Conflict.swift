@@ -19,6 +19,8 @@ public struct Conflict: Hashable, Sendable, Codable {
     public var ownerFamilies: [String]?
     /// `unattributed` only: why the owner could not be verified.
     public var unverifiedReason: String?
+    /// The socket's inode (nil for TIME_WAIT and request sockets, whose inode is 0).
+    public var inode: UInt64?
 
     /// The identity of a conflict across polls: the same socket on the same declared port.
     public struct Key: Hashable, Sendable {
@@ -28,9 +30,13 @@ public struct Conflict: Hashable, Sendable, Codable {
         public let socket: String
     }
 
+    /// A socket with an inode is that inode, whether or not its holder could be named in
+    /// this poll (so a holder seen only now and then is one conflict, not a new one each
+    /// time); one without (TIME_WAIT) is its state, peer and holder.
     public var key: Key {
-        Key(entry: entry, port: port, transport: transport,
-            socket: "\(socketState) \(remote ?? "-") \(holder.map { String($0.pid) } ?? "?")")
+        if let inode { return Key(entry: entry, port: port, transport: transport, socket: "inode \(inode)") }
+        return Key(entry: entry, port: port, transport: transport,
+                   socket: "\(socketState) \(remote ?? "-") \(holder.map { String($0.pid) } ?? "?")")
     }
 
     /// Codable copy of the holder's identity.
@@ -64,6 +70,7 @@ public struct Conflict: Hashable, Sendable, Codable {
         verdict = finding.verdict
         holder = finding.holders.first.map(HolderInfo.init)
         socketUID = finding.socket.uid
+        inode = finding.socket.inode == 0 ? nil : finding.socket.inode
         socketState = finding.socket.state.description
         remote = finding.socket.remotePort == 0 ? nil : "\(finding.socket.remoteAddress):\(finding.socket.remotePort)"
         self.since = since

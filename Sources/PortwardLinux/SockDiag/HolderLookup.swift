@@ -116,7 +116,9 @@ public final class HolderLookup {
                 } else if procUnreadable {
                     attribution = .procUnreadable
                 }
-                if holders.isEmpty && attribution == .complete {
+                // A hidepid mount wins over a permission error met on some visible process:
+                // the holder is most likely one of the processes not listed at all.
+                if holders.isEmpty && (attribution == .complete || attribution == .needsRoot) {
                     if hidden == nil { hidden = ProcMount.hidesOtherProcesses(procRoot: scanner.procRoot) }
                     if hidden == true { attribution = .hidepid }
                 }
