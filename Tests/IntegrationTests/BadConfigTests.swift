@@ -165,26 +165,9 @@ import Testing
             let r = try Netns.run(script)
             return Output(status: r.status, stdout: r.stdout, stderr: r.stderr)
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", script]
         var environment = ProcessInfo.processInfo.environment
         environment["PORTWARD"] = Netns.portward
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Drain both pipes before waiting, so a large output cannot block the child.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus,
-                      stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        let r = try ExternalTools.run(["/bin/bash", "-c", script], environment: environment.map { "\($0.key)=\($0.value)" })
+        return Output(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
 }

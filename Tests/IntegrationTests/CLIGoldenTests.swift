@@ -78,24 +78,9 @@ import Testing
     /// Runs the binary with a fixed, small environment: COLUMNS=80 (the help's wrap width),
     /// no NOTIFY_SOCKET, stdin from /dev/null.
     static func run(_ arguments: [String]) throws -> BadConfigTests.Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Netns.portward)
-        process.arguments = arguments
-        process.environment = ["COLUMNS": "80", "LINES": "24", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Drain both pipes before waiting, so a large output cannot block the child.
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return BadConfigTests.Output(status: process.terminationStatus,
-                                     stdout: String(decoding: outData, as: UTF8.self),
-                                     stderr: String(decoding: errData, as: UTF8.self))
+        let r = try ExternalTools.run([Netns.portward] + arguments,
+                                      environment: ["COLUMNS=80", "LINES=24", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"])
+        return BadConfigTests.Output(status: r.status, stdout: r.stdout, stderr: r.stderr)
     }
+
 }

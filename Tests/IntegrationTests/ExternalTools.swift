@@ -35,20 +35,23 @@ enum ExternalTools {
     }
 
     /// Runs `argv` to completion (stdin from `stdin` or /dev/null, output to temporary files).
-    static func run(_ argv: [String], stdin: String? = nil) throws -> Result {
+    /// `environment`: `KEY=VALUE` strings, nil for this process's.
+    static func run(_ argv: [String], stdin: String? = nil, environment: [String]? = nil) throws -> Result {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portward-tool-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("stdout").path, err = dir.appendingPathComponent("stderr").path
-        let pid = try spawn(argv, stdin: stdin ?? "/dev/null", stdout: out, stderr: err)
+        let pid = try spawn(argv, stdin: stdin ?? "/dev/null", environment: environment, stdout: out, stderr: err)
         let status = wait(pid)
         return Result(status: status, stdout: try String(contentsOfFile: out, encoding: .utf8),
                       stderr: try String(contentsOfFile: err, encoding: .utf8))
     }
 
     /// posix_spawn with a clean signal mask and default dispositions (the test runner's
-    /// threads may block signals; a child must still die of SIGTERM). Returns the pid.
-    static func spawn(_ argv: [String], stdin: String = "/dev/null", stdout: String, stderr: String) throws -> pid_t {
+    /// threads may block signals; a child must still die of SIGTERM). `environment`:
+    /// `KEY=VALUE` strings, nil for this process's. Returns the pid.
+    static func spawn(_ argv: [String], stdin: String = "/dev/null", environment: [String]? = nil,
+                      stdout: String, stderr: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -65,7 +68,7 @@ enum ExternalTools {
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let cEnv = (environment ?? ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }).map { strdup($0) } + [nil]
         defer { (cArgs + cEnv).forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
