@@ -38,18 +38,19 @@ struct BPFObjectPlugin: BuildToolPlugin {
             let input = directory.appendingPathComponent(source)
             let object = context.pluginWorkDirectoryURL.appendingPathComponent("\(name).bpf.o")
             let swift = context.pluginWorkDirectoryURL.appendingPathComponent("\(name).bpf.swift")
+            // One command: portward-bpf-embed runs clang, then embeds the object. The object
+            // is not declared as an output: SwiftPM would make an undeclared-type output a
+            // resource of the target (a resource bundle and Foundation's Bundle.module).
             commands.append(.buildCommand(
-                displayName: "Compiling BPF program \(source)",
-                executable: clang,
-                arguments: ["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"] + includes
+                displayName: "Compiling and embedding BPF program \(source)",
+                executable: embed,
+                arguments: [swift.path, name, object.path, "--", clang.path,
+                            "-O2", "-g", "-target", "bpf", "-Wall", "-Werror",
+                            // Reproducible: no build directory in the object's debug info.
+                            "-fdebug-prefix-map=\(directory.path)=.",
+                            "-fdebug-compilation-dir=."] + includes
                     + ["-c", input.path, "-o", object.path],
                 inputFiles: [input] + headers,
-                outputFiles: [object]))
-            commands.append(.buildCommand(
-                displayName: "Embedding BPF object \(name).bpf.o",
-                executable: embed,
-                arguments: [object.path, swift.path, name],
-                inputFiles: [object],
                 outputFiles: [swift]))
         }
         return commands

@@ -1,8 +1,10 @@
-// portward-bpf-embed OBJECT OUTPUT NAME
+// portward-bpf-embed OUTPUT NAME OBJECT -- COMPILER ARGS...
 //
-// Build-time helper of BPFObjectPlugin: writes OUTPUT, a Swift source defining
+// Build-time helper of BPFObjectPlugin: runs the compiler command (clang -target bpf ...,
+// which writes OBJECT), then writes OUTPUT, a Swift source defining
 // `package enum BPFObject_<NAME>` whose `bytes` are OBJECT's bytes, so the binary carries
-// the compiled BPF object and libbpf opens it from memory. Exit 1 with a message on error.
+// the compiled BPF object and libbpf opens it from memory. Exit 1 with a message on error
+// (the compiler's own diagnostics go to stderr as they are).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -16,10 +18,28 @@ func fail(_ message: String) -> Never {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count == 4 else { fail("usage: portward-bpf-embed OBJECT OUTPUT NAME") }
-let (objectPath, outputPath, name) = (arguments[1], arguments[2], arguments[3])
+guard arguments.count >= 6, arguments[4] == "--" else {
+    fail("usage: portward-bpf-embed OUTPUT NAME OBJECT -- COMPILER ARGS...")
+}
+let (outputPath, name, objectPath) = (arguments[1], arguments[2], arguments[3])
+let compiler = Array(arguments[5...])
 guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
     fail("NAME must be letters, digits and underscores: \(name)")
+}
+
+// Run the compiler; a stale object must not be embedded if it fails.
+unlink(objectPath)
+var pid: pid_t = 0
+let cArguments = compiler.map { strdup($0) } + [nil]
+let spawned = posix_spawn(&pid, compiler[0], nil, nil, cArguments, environ)
+cArguments.forEach { free($0) }
+guard spawned == 0 else { fail("\(compiler[0]): \(String(cString: strerror(spawned)))") }
+var status: Int32 = 0
+while waitpid(pid, &status, 0) < 0 {
+    guard errno == EINTR else { fail("waitpid: \(String(cString: strerror(errno)))") }
+}
+guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
+    fail("\(compiler[0]) failed (wait status \(status))")
 }
 
 guard let input = fopen(objectPath, "rb") else { fail("\(objectPath): \(String(cString: strerror(errno)))") }

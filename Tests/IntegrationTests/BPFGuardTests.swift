@@ -210,4 +210,30 @@ struct BPFGuardTests {
         #expect(v["nocaps-status"] == "3")
         #expect(v["attached"] == "0")
     }
+
+    @Test("the box cleans up after a failing script: processes killed, cgroup removed, nothing attached on the host")
+    func boxCleansUpAfterFailure() throws {
+        let result = try BPFBox.run("""
+            $TOOL install >/dev/null
+            mkdir "$CG/left-behind"
+            sh -c 'echo $$ >"$CG/left-behind/cgroup.procs"; exec sleep 1000' &
+            echo "box: $BOX_HOST"
+            exit 7
+            """)
+        #expect(result.status == 7)
+        let box = result.stdout.split(separator: "\n").first { $0.hasPrefix("box: ") }.map { String($0.dropFirst(5)) }
+        #expect(box?.contains("portward-test-box") == true, "\(result.stdout)")
+        if let box { #expect(!FileManager.default.fileExists(atPath: box), "\(box) removed") }
+        // The host's cgroup2 root has no guard program (other tests' boxes, running in
+        // parallel, have theirs in their own cgroups).
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portward-host-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out").path
+        let status = try Netns.spawnAndWait(
+            ["/bin/bash", "-c", #"cg=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2" && $4 == "/") { print $5; exit } break } }' /proc/self/mountinfo); bpftool cgroup show "$cg" | grep -c portward_bind || true"#],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], stdout: out, stderr: "/dev/null")
+        #expect(status == 0)
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "0\n", "no portward program attached at the host's cgroup root")
+    }
 }
