@@ -64,7 +64,7 @@ struct guard_event {
     __u8 protocol;
     __u8 family;                     // 4 or 6
     __u32 flags;                     // the entry's flags (GUARD_REPORT_ONLY: allowed)
-    char comm[16];
+    char comm[16];                   // zero (reserved; see report())
 };
 
 _Static_assert(sizeof(struct guard_key) == 16, "guard_key layout (GuardTypes.swift)");
@@ -111,6 +111,9 @@ static __always_inline int caller_is_owner(const struct guard_owner *owner)
         if (bpf_get_current_cgroup_id() == owner->cgroup_id)
             return 1;
         // Ancestors: level 0 is the root; the helper returns 0 past the caller's own level.
+        // Unrolled: as a bounded loop, loading without CAP_PERFMON (CAP_BPF + CAP_NET_ADMIN
+        // only) failed with EFAULT after verification on 6.18; unrolled it loads.
+        #pragma clang loop unroll(full)
         for (int level = 0; level < MAX_CGROUP_DEPTH; level++) {
             __u64 id = bpf_get_current_ancestor_cgroup_id(level);
             if (id == 0)
@@ -138,7 +141,10 @@ static __always_inline void report(struct bpf_sock_addr *ctx, const struct guard
     event->protocol = key->protocol;
     event->family = family;
     event->flags = owner->flags;
-    bpf_get_current_comm(event->comm, sizeof(event->comm));
+    // Not bpf_get_current_comm(): in cgroup/bind programs it needs CAP_PERFMON (measured on
+    // 6.18: "program of this type cannot use helper bpf_get_current_comm#16" with CAP_BPF +
+    // CAP_NET_ADMIN). The reader takes the name from /proc/<pid>/comm instead.
+    __builtin_memset(event->comm, 0, sizeof(event->comm));
     bpf_ringbuf_submit(event, 0);
 }
 

@@ -112,7 +112,7 @@ do throws(BPFGuardError) {
             events = try reader.poll(timeoutMilliseconds: wait)
         }
         for event in events {
-            out("\(event.allowed ? "reported" : "denied") port=\(event.key.port) proto=\(event.key.transport.rawValue) family=\(event.family) pid=\(event.pid) uid=\(event.uid) cgroup=\(event.cgroupID) netns=\(event.key.netnsCookie) comm=\(event.command)")
+            out("\(event.allowed ? "reported" : "denied") port=\(event.key.port) proto=\(event.key.transport.rawValue) family=\(event.family) pid=\(event.pid) uid=\(event.uid) cgroup=\(event.cgroupID) netns=\(event.key.netnsCookie) comm=\(event.command ?? "?")")
         }
     case "uninstall":
         let detached = try BPFGuard.uninstall(cgroup: defaultCgroup(), pinDirectory: pinDirectory)

@@ -66,8 +66,15 @@ struct BPFGuardTests {
             $TOOL set 7001 udp --owner-cgroup "$CG/owner"
             say other-cgroup $TOOL cgroup-id "$CG/other"
             say cookie $TOOL cookie
-            as other --cgroup "$CG/other" --uid 4243 bind 6/udp/7001
-            say event $TOOL events
+            # The denied process stays alive while the event is read (its name comes from /proc).
+            out=$(mktemp)
+            trap 'rm -f "$out"' EXIT
+            python3 "$BIND" --cgroup "$CG/other" --uid 4243 --linger 60 bind 6/udp/7001 >"$out" &
+            taker=$!
+            for _ in $(seq 1000); do [ -s "$out" ] && break; sleep 0.01; done
+            sed 's/^/other /' "$out"
+            say event $TOOL events --wait-ms 5000
+            kill $taker
             """)
         #expect(v["other 6/udp/7001"] == "EADDRINUSE")
         let event = v["event"] ?? ""
@@ -190,7 +197,7 @@ struct BPFGuardTests {
         #expect(v["list"]?.contains("7001/tcp netns=") == true && v["list"]?.contains(" anyone") == true, "\(v["list"] ?? "")")
     }
 
-    @Test("unavailable: no bpffs, no cgroup2 directory, no capabilities: exit 3 with the reason")
+    @Test("unavailable: no bpffs, no cgroup2 directory, missing capabilities: exit 3 with the reason; CAP_BPF+CAP_NET_ADMIN suffice")
     func unavailableIsReported() throws {
         let v = try BPFBox.values(Self.prologue + """
             st() { "$@" >/dev/null 2>&1; echo $?; }
@@ -201,7 +208,22 @@ struct BPFGuardTests {
             say nocaps-probe setpriv --bounding-set=-all --inh-caps=-all $TOOL probe || true
             say nocaps-status st setpriv --bounding-set=-all --inh-caps=-all $TOOL install --pin-dir /sys/fs/bpf/other
             say attached sh -c 'bpftool cgroup show "$CG" | grep -c portward_bind || true'
+            # What the unit needs: CAP_BPF + CAP_NET_ADMIN suffice (no CAP_SYS_ADMIN, no
+            # CAP_PERFMON); either alone does not. Map updates need CAP_BPF only.
+            say bpf-only setpriv --bounding-set=-all,+bpf --inh-caps=-all $TOOL install --pin-dir /sys/fs/bpf/bpf-only || true
+            say netadmin-only setpriv --bounding-set=-all,+net_admin --inh-caps=-all $TOOL install --pin-dir /sys/fs/bpf/na-only || true
+            say capped setpriv --bounding-set=-all,+bpf,+net_admin --inh-caps=-all $TOOL install --pin-dir /sys/fs/bpf/capped
+            setpriv --bounding-set=-all,+bpf --inh-caps=-all $TOOL set 7001 tcp --uid 4242 --pin-dir /sys/fs/bpf/capped
+            as capped --cgroup "$CG/other" bind 4/tcp/7001
+            say capped-events setpriv --bounding-set=-all,+bpf --inh-caps=-all $TOOL events --pin-dir /sys/fs/bpf/capped
+            say capped-uninstall setpriv --bounding-set=-all,+bpf,+net_admin --inh-caps=-all $TOOL uninstall --pin-dir /sys/fs/bpf/capped
             """)
+        #expect(v["bpf-only"]?.contains("unavailable: permission denied") == true, "\(v["bpf-only"] ?? "")")
+        #expect(v["netadmin-only"]?.contains("unavailable: permission denied") == true, "\(v["netadmin-only"] ?? "")")
+        #expect(v["capped"]?.hasPrefix("installed ") == true, "\(v["capped"] ?? "")")
+        #expect(v["capped 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["capped-events"]?.hasPrefix("denied port=7001 proto=tcp family=4") == true, "\(v["capped-events"] ?? "")")
+        #expect(v["capped-uninstall"] == "detached 2")
         #expect(v["nobpffs-status"] == "3")
         #expect(v["nobpffs"]?.contains("unavailable: no BPF filesystem") == true, "\(v["nobpffs"] ?? "")")
         #expect(v["nocgroup"]?.contains("unavailable: no cgroup v2") == true, "\(v["nocgroup"] ?? "")")

@@ -135,9 +135,9 @@ public final class BPFGuard: Sendable {
         return BPFGuard(pinDirectory: pinDirectory, installation: nil, owners: fds[0], stats: fds[1], events: fds[2])
     }
 
-    /// Detaches every portward guard program from `cgroup` (found by name, so also programs
-    /// whose pins were lost) and removes the pins and the pin directory. Idempotent: nothing
-    /// attached or pinned is not an error.
+    /// Detaches every portward guard program from `cgroup` (the pinned ones, and with
+    /// CAP_SYS_ADMIN also those whose pins were lost, found by name) and removes the pins and
+    /// the pin directory. Idempotent: nothing attached or pinned is not an error.
     /// - Parameter cgroup: the directory `install` attached to; nil only unpins (programs
     ///   attached to a cgroup stay attached until it is removed).
     /// - Returns: the number of programs detached.
@@ -149,9 +149,21 @@ public final class BPFGuard: Sendable {
             let cgroupFD = try openCgroup(cgroup)
             defer { close(cgroupFD) }
             for spec in programs {
+                // The pinned program: needs only CAP_BPF + CAP_NET_ADMIN.
+                let pinnedFD = bpf_obj_get(pinDirectory + "/" + spec.pin)
+                if pinnedFD >= 0 {
+                    defer { close(pinnedFD) }
+                    if bpf_prog_detach2(pinnedFD, cgroupFD, spec.type) == 0 {
+                        detached += 1
+                    } else if errno != ENOENT {
+                        throw classifyErrno(errno, operation: "detach \(spec.name) from \(cgroup)")
+                    }
+                }
+                // Leftovers whose pins were lost, found by name. BPF_PROG_GET_FD_BY_ID needs
+                // CAP_SYS_ADMIN: without it, only the pinned programs are detached.
                 for id in try attachedPrograms(cgroupFD: cgroupFD, type: spec.type) {
                     let fd = bpf_prog_get_fd_by_id(id)
-                    guard fd >= 0 else { continue }   // gone meanwhile
+                    guard fd >= 0 else { continue }   // gone meanwhile, or no CAP_SYS_ADMIN
                     defer { close(fd) }
                     guard let info = programInfo(fd), info.name == spec.name else { continue }
                     if bpf_prog_detach2(fd, cgroupFD, spec.type) == 0 {
@@ -411,8 +423,10 @@ public final class BPFGuard: Sendable {
             current = loaded.id
         }
         // Older portward programs (an upgrade, or pins lost with a remounted bpffs): the new
-        // one is attached, so detaching them leaves no gap.
+        // one is attached, so detaching them leaves no gap. Finding them by id needs
+        // CAP_SYS_ADMIN (BPF_PROG_GET_FD_BY_ID); without it they stay (and must allow too).
         var replaced = 0
+        if pinnedFD >= 0, !tookOver, bpf_prog_detach2(pinnedFD, cgroupFD, spec.type) == 0 { replaced += 1 }
         for id in try attachedPrograms(cgroupFD: cgroupFD, type: spec.type) where id != current {
             let fd = bpf_prog_get_fd_by_id(id)
             guard fd >= 0 else { continue }
@@ -476,7 +490,10 @@ public final class GuardEventReader {
         guard let ring = ring_buffer__new(mapFD, { context, data, size in
             guard let context, let data else { return 0 }
             let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
-            if let event = GuardDenial(bytes: UnsafeRawBufferPointer(start: data, count: size)) { sink.events.append(event) }
+            if var event = GuardDenial(bytes: UnsafeRawBufferPointer(start: data, count: size)) {
+                if event.command == nil { event.command = processCommand(event.pid) }
+                sink.events.append(event)
+            }
             return 0
         }, context, nil) else {
             throw .failed(operation: "ring_buffer__new", errno: errno, detail: LibbpfLog.shared.take())
@@ -507,4 +524,10 @@ public final class GuardEventReader {
         defer { sink.events.removeAll() }
         return sink.events
     }
+}
+
+/// `/proc/<pid>/comm` without its newline, or nil when the process is gone.
+func processCommand(_ pid: UInt32) -> String? {
+    guard pid != 0, let text = readSmallFile("/proc/\(pid)/comm") else { return nil }
+    return text.hasSuffix("\n") ? String(text.dropLast()) : text
 }

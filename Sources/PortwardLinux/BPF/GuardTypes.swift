@@ -99,12 +99,14 @@ public struct GuardDenial: Hashable, Sendable, CustomStringConvertible {
     public var pid: UInt32
     public var uid: UInt32
     public var cgroupID: UInt64
-    /// The thread's command name (`comm`, at most 15 bytes; not escaped: may hold any byte).
-    public var command: String
+    /// The process's command name (`/proc/<pid>/comm` when the event was read, at most 15
+    /// bytes, not escaped: may hold any byte); nil when the process was already gone. (The
+    /// program cannot read it: bpf_get_current_comm() needs CAP_PERFMON there.)
+    public var command: String?
     /// True when the entry was report-only: the bind went through.
     public var allowed: Bool
 
-    public init(key: GuardKey, family: UInt8, pid: UInt32, uid: UInt32, cgroupID: UInt64, command: String, allowed: Bool) {
+    public init(key: GuardKey, family: UInt8, pid: UInt32, uid: UInt32, cgroupID: UInt64, command: String?, allowed: Bool) {
         self.key = key
         self.family = family
         self.pid = pid
@@ -115,7 +117,7 @@ public struct GuardDenial: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(allowed ? "reported" : "denied") bind to \(key.port)/\(key.transport.rawValue) (IPv\(family)) by pid \(pid) (\(command)) uid \(uid) cgroup \(cgroupID)"
+        "\(allowed ? "reported" : "denied") bind to \(key.port)/\(key.transport.rawValue) (IPv\(family)) by pid \(pid) (\(command ?? "?")) uid \(uid) cgroup \(cgroupID)"
     }
 
     static let size = 48
@@ -132,7 +134,7 @@ public struct GuardDenial: Hashable, Sendable, CustomStringConvertible {
         family = raw[27]
         allowed = load(UInt32.self, from: raw, at: 28) & GuardOwner.flagReportOnly != 0
         let comm = raw[32..<48].prefix { $0 != 0 }
-        command = String(decoding: comm, as: UTF8.self)
+        command = comm.isEmpty ? nil : String(decoding: comm, as: UTF8.self)
     }
 }
 

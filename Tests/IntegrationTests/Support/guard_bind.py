@@ -11,9 +11,10 @@
   guard_bind.py [--cgroup DIR] [--uid N] loop LOW HIGH PROTO
       The same loop in Python: bind LOW, LOW+1, ... moving on only on EADDRINUSE; prints the
       port taken or the errno name that stopped it.
---cgroup moves this process into the cgroup v2 directory DIR first, --uid sets all uids.
+--cgroup moves this process into the cgroup v2 directory DIR first, --uid sets all uids,
+--linger N keeps the process alive N seconds after its output (flushed) is written.
 """
-import ctypes, errno, os, socket, sys
+import ctypes, errno, os, socket, sys, time
 
 def errname(e):
     return errno.errorcode.get(e.errno, str(e.errno))
@@ -67,6 +68,7 @@ def loop(low, high, proto):
     print("EADDRINUSE")
 
 args = sys.argv[1:]
+linger = 0
 while args and args[0].startswith("--"):
     if args[0] == "--cgroup":
         with open(os.path.join(args[1], "cgroup.procs"), "w") as f:
@@ -75,6 +77,8 @@ while args and args[0].startswith("--"):
         uid = int(args[1])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
+    elif args[0] == "--linger":
+        linger = float(args[1])
     args = args[2:]
 if args[0] == "bind":
     for spec in args[1:]:
@@ -85,3 +89,5 @@ elif args[0] == "loop":
     loop(int(args[1]), int(args[2]), args[3])
 else:
     sys.exit("guard_bind.py: unknown command " + args[0])
+sys.stdout.flush()
+time.sleep(linger)

@@ -45,6 +45,8 @@ import Testing
         #expect(event == GuardDenial(key: GuardKey(netnsCookie: 9, transport: .tcp, port: 873), family: 6,
                                      pid: 12345, uid: 1001, cgroupID: 42, command: "rpc.statd", allowed: true))
         #expect(raw.prefix(40).withUnsafeBytes { GuardDenial(bytes: $0) } == nil, "short record")
+        for i in 32..<48 { raw[i] = 0 }
+        #expect(raw.withUnsafeBytes { GuardDenial(bytes: $0) }?.command == nil, "the program sends no name")
     }
 
     @Test func theBuildEmbeddedABPFObject() {
