@@ -45,7 +45,7 @@ struct BPFObjectPlugin: BuildToolPlugin {
                 displayName: "Compiling and embedding BPF program \(source)",
                 executable: embed,
                 arguments: [swift.path, name, object.path, "--", clang.path,
-                            "-O2", "-g", "-target", "bpf", "-Wall", "-Werror",
+                            "-O2", "-g", "-target", "bpf", "-Wall",
                             // Reproducible: no build directory in the object's debug info.
                             "-fdebug-prefix-map=\(directory.path)=.",
                             "-fdebug-compilation-dir=."] + includes

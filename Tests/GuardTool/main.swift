@@ -6,6 +6,7 @@
 //   install [--cgroup DIR]                  load + attach or take over (default: the cgroup2 mount)
 //   set PORTS PROTO [--owner-cgroup DIR] [--uid N] [--report-only] [--netns-cookie N]
 //   remove PORTS PROTO [--netns-cookie N]
+//   sync [PORTS/PROTO=OWNER...]             replaceEntries: OWNER is uid:N, cgroup:DIR, anyone
 //   list | counters | cookie | cgroup-id DIR
 //   events [--wait-ms N]                    drain the ring buffer (waits up to N ms for the first)
 //   uninstall [--cgroup DIR]                detach + unpin
@@ -97,6 +98,27 @@ do throws(BPFGuardError) {
         guard positional.count == 3 else { fail("usage: remove PORTS PROTO", status: 2) }
         try BPFGuard.openPinned(pinDirectory: pinDirectory)
             .removeOwner(netnsCookie: try cookie(), transport: transport(positional[2]), ports: ports(positional[1]))
+    case "sync":
+        let netns = try cookie()
+        var desired: [GuardKey: GuardOwner] = [:]
+        for spec in positional.dropFirst() {
+            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+            let where_ = parts[0].split(separator: "/").map(String.init)
+            guard parts.count == 2, where_.count == 2 else { fail("bad entry \(spec): PORTS/PROTO=OWNER", status: 2) }
+            var owner = GuardOwner()
+            if parts[1].hasPrefix("uid:") {
+                guard let uid = UInt32(parts[1].dropFirst(4)) else { fail("bad uid in \(spec)", status: 2) }
+                owner.uid = uid
+            } else if parts[1].hasPrefix("cgroup:") {
+                owner.cgroupID = try CgroupV2.id(ofDirectory: String(parts[1].dropFirst(7)))
+            } else if parts[1] != "anyone" {
+                fail("bad owner in \(spec)", status: 2)
+            }
+            let range = ports(where_[0])
+            for port in range.lower...range.upper { desired[GuardKey(netnsCookie: netns, transport: transport(where_[1]), port: port)] = owner }
+        }
+        let result = try BPFGuard.openPinned(pinDirectory: pinDirectory).replaceEntries(with: desired)
+        out("written=\(result.written) removed=\(result.removed)")
     case "list":
         let entries = try BPFGuard.openPinned(pinDirectory: pinDirectory).entries()
         for (key, owner) in entries.sorted(by: { ($0.key.port, $0.key.transport) < ($1.key.port, $1.key.transport) }) {

@@ -258,4 +258,53 @@ struct BPFGuardTests {
         #expect(status == 0)
         #expect(try String(contentsOfFile: out, encoding: .utf8) == "0\n", "no portward program attached at the host's cgroup root")
     }
+
+    @Test("replaceEntries writes new and changed entries, removes stale ones, and leaves equal ones alone")
+    func replaceEntries() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            $TOOL install >/dev/null
+            say first $TOOL sync 7001-7003/tcp=uid:4242 7001/udp=cgroup:"$CG/owner"
+            as first --cgroup "$CG/other" bind 4/tcp/7002 4/udp/7001
+            say second $TOOL sync 7001/tcp=uid:4242 7002/tcp=uid:4243 7001/udp=cgroup:"$CG/owner" 7010/tcp=anyone
+            say list $TOOL list
+            as second --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 4/tcp/7002 4/tcp/7003 4/tcp/7010
+            say empty $TOOL sync
+            say list-empty $TOOL list
+            as third --cgroup "$CG/other" bind 4/tcp/7001 4/udp/7001
+            """)
+        #expect(v["first"] == "written=4 removed=0")
+        #expect(v["first 4/tcp/7002"] == "EADDRINUSE")
+        #expect(v["first 4/udp/7001"] == "EADDRINUSE")
+        #expect(v["second"] == "written=2 removed=1", "7002/tcp changed, 7010/tcp new, 7003/tcp stale")
+        #expect(v["second 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["second 4/tcp/7002"] == "bound")
+        #expect(v["second 4/tcp/7003"] == "bound")
+        #expect(v["second 4/tcp/7010"] == "bound")
+        #expect(v["empty"] == "written=0 removed=4")
+        #expect(v["list-empty"] == "")
+        #expect(v["third 4/tcp/7001"] == "bound")
+        #expect(v["third 4/udp/7001"] == "bound")
+    }
+
+    @Test("a new program replaces a pinned one on other maps (an upgrade), with CAP_BPF+CAP_NET_ADMIN only")
+    func upgradeReplacesPinnedPrograms() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            capped() { setpriv --bounding-set=-all,+bpf,+net_admin --inh-caps=-all "$@"; }
+            capped $TOOL install >/dev/null
+            $TOOL set 7001 tcp --uid 4242
+            as old --cgroup "$CG/other" bind 4/tcp/7001
+            # The maps' pins go (as if the new version's maps had new names): the old programs
+            # still hold their maps, with the 7001 entry.
+            rm /sys/fs/bpf/portward/guard_owners /sys/fs/bpf/portward/guard_stats /sys/fs/bpf/portward/guard_events
+            say reinstall capped $TOOL install
+            say attached sh -c 'bpftool cgroup show "$CG" | grep -c portward_bind || true'
+            as new --cgroup "$CG/other" bind 4/tcp/7001
+            say list $TOOL list
+            """)
+        #expect(v["old 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["reinstall"]?.hasSuffix("took-over=no replaced=2") == true, "\(v["reinstall"] ?? "")")
+        #expect(v["attached"] == "2")
+        #expect(v["new 4/tcp/7001"] == "bound", "the old programs (with the old entry) are detached")
+        #expect(v["list"] == "")
+    }
 }
