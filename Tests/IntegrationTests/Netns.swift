@@ -58,7 +58,7 @@ enum Netns {
 
     /// posix_spawn with a clean signal mask and default dispositions (the test runner's
     /// threads may block signals; a child must still die of SIGTERM), then waitpid.
-    private static func spawnAndWait(_ argv: [String], environment: [String], stdout: String, stderr: String) throws -> Int32 {
+    static func spawnAndWait(_ argv: [String], environment: [String], stdout: String, stderr: String) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }

@@ -59,9 +59,9 @@ debname=$(basename "$deb")
 e2e_note "package: $debname"
 
 # On the host: what dpkg-shlibdeps computed, and the binary inside needs no Swift runtime.
-e2e_expect "Depends has libc6, libgcc-s1, libstdc++6, libsystemd0 and nothing of Swift" \
+e2e_expect "Depends has libc6, libgcc-s1, libstdc++6, libsystemd0, libbpf1 and nothing of Swift" \
     bash -c 'd=$(dpkg-deb -f "$1" Depends); echo "Depends: $d"
-             for p in libc6 libgcc-s1 libstdc++6 libsystemd0; do grep -q "\b$p\b" <<<"$d" || exit 1; done
+             for p in libc6 libgcc-s1 libstdc++6 libsystemd0 libbpf1; do grep -q "\b$p\b" <<<"$d" || exit 1; done
              ! grep -qi swift <<<"$d"' _ "$deb"
 e2e_expect "a binary with DT_RELR relocations depends on libc6 (>= 2.36)" \
     bash -c 'x=$(mktemp -d); trap "rm -rf $x" EXIT; dpkg-deb -x "$1" "$x"
