@@ -17,6 +17,9 @@ final class DaemonHarness {
     let journal = JournalRecorder()
     var context: TargetContext { TargetContext(root: root.path) }
     lazy var daemon: Daemon = makeDaemon()
+    /// The owner guard's kernel side (none by default).
+    var guardProvider: GuardProvider?
+    var options = DaemonOptions(interval: 1)
 
     init(config: String, kernel: PortSet = PortSet()) {
         self.kernel = FakeReservedPorts(kernel)
@@ -33,8 +36,8 @@ final class DaemonHarness {
                                  sockDiag: sockets)
             },
             loadConfiguration: { ConfigLoader(root: root, resolveService: { _, _ in nil }).load() },
-            pid: 4242)
-        return Daemon(context: context, options: DaemonOptions(interval: 1), environment: environment)
+            pid: 4242, guardProvider: guardProvider)
+        return Daemon(context: context, options: options, environment: environment)
     }
 
     /// daemon.json as the daemon published it.

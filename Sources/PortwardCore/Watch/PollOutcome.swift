@@ -45,6 +45,8 @@ public struct PollOutcome: Equatable, Sendable {
     public var conflicts: [Conflict]
     /// Holders of sockets on declared ports, by inode (for `status` without root).
     public var holders: [DaemonView.SocketHolders]
+    /// Binds the owner guard refused since the previous cycle (read from its ring buffer).
+    public var guardDenials: [GuardDenialRecord] = []
     /// Why the cycle failed (netlink, /proc, sysctl, state file); nil when it succeeded.
     public var failure: String?
     /// True when this failure follows a successful cycle (reported once, not every cycle).
