@@ -15,6 +15,16 @@ struct Portward: ParsableCommand {
             has errors (nothing was applied); 3 (status) a declared port is unreserved or in \
             conflict; 4 a safety rail refused the plan (see --force); 64 usage error.
             """,
-        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self]
+        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self, RegisterOwner.self, Generator.self]
     )
+
+    /// Called as `portward-generator` (the link in /usr/lib/systemd/system-generators),
+    /// portward is the `generator` command.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if CommandLine.arguments.first?.split(separator: "/").last == "portward-generator" {
+            arguments.insert("generator", at: 0)
+        }
+        main(arguments)
+    }
 }

@@ -91,3 +91,97 @@ struct DaemonGuardIntegrationTests {
         #expect(v["attached"] == "0")
     }
 }
+
+/// `unit:` owners, race-free: the generator's drop-in, and its `register-owner` hook run in
+/// the unit's new cgroup before the unit's processes (here: a cgroup the script creates for
+/// each "start", the hook run in it, then the owner's bind from it, as systemd does for
+/// `ExecStartPre=` then `ExecStart=`).
+@Suite(.enabled(if: BPFBox.guardAvailable, "\(BPFBox.unavailableReason ?? "")"))
+struct UnitOwnerGuardIntegrationTests {
+    static let prologue = DaemonGuardIntegrationTests.prologue + """
+        # hook UNIT: what systemd's ExecStartPre=-+portward register-owner %n does, in a new cgroup.
+        hook() { mkdir "$CG/$1"; sh -c "echo \\$\\$ >'$CG/$1/cgroup.procs'; exec '$PORTWARD' register-owner --root '$ROOT' '$1'" >/dev/null; }
+        stop_unit() { rmdir "$CG/$1"; }
+        generate() { "$PORTWARD" generator --root "$ROOT" "$ROOT/run/systemd/generator"; }
+
+        """
+
+    @Test("the owner unit binds at every start (restarted many times, the daemon killed or restarted meanwhile); others get EADDRINUSE, also before its first start and between starts")
+    func restartsAndDaemonRestarts() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            printf 'radius 7001 tcp,udp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            start --guard
+            wait_log 1 'owner guard in force for radius'
+            as never-started --cgroup "$CG/other" bind 4/tcp/7001 6/udp/7001
+            ok=0
+            for i in $(seq 10); do
+                hook owner.service
+                r=$(python3 "$BIND" --cgroup "$CG/owner.service" bind 4/tcp/7001 6/udp/7001 | tr '\\n' ' ')
+                [ "$r" = "4/tcp/7001: bound 6/udp/7001: bound " ] && ok=$((ok + 1))
+                stop_unit owner.service
+                if [ $i = 3 ]; then kill -9 $DAEMON; wait $DAEMON || true; DAEMON=; fi
+                if [ $i = 6 ]; then start --guard; wait_log 2 'owner guard in force for radius'; fi
+                if [ $i = 8 ]; then kill -HUP $DAEMON; wait_log 1 'reloaded: '; fi
+            done
+            echo "owner-starts: $ok"
+            as between --cgroup "$CG/other" bind 4/tcp/7001
+            # A running owner, then the daemon restarted: it keeps the registered cgroup.
+            hook owner.service
+            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            start --guard
+            wait_log 3 'owner guard in force for radius'
+            as running-owner --cgroup "$CG/owner.service" bind 4/tcp/7001 6/udp/7001
+            as running-other --cgroup "$CG/other" bind 4/tcp/7001 6/udp/7001
+            say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^radius ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            """)
+        #expect(v["never-started 4/tcp/7001"] == "EADDRINUSE", "closed to others before the owner's first start")
+        #expect(v["never-started 6/udp/7001"] == "EADDRINUSE")
+        #expect(v["owner-starts"] == "10", "the owner bound at every one of 10 starts")
+        #expect(v["between 4/tcp/7001"] == "EADDRINUSE", "closed to others while the owner is stopped")
+        #expect(v["running-owner 4/tcp/7001"] == "bound")
+        #expect(v["running-owner 6/udp/7001"] == "bound")
+        #expect(v["running-other 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["running-other 6/udp/7001"] == "EADDRINUSE")
+        #expect(v["status"] == "guarded guarded", "\(v["status"] ?? "")")
+    }
+
+    @Test("an owner started before portward binds (hooked, or found running); an entry without the drop-in (no daemon-reload) is report-only")
+    func ownerBeforePortwardAndNoDaemonReload() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            printf 'early 7001 tcp unit:early.service\\nfound 7002 tcp unit:found.service\\nnew 7003 tcp unit:new.service\\nsock 7004 tcp unit:x.socket\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            # early.service started (its hook ran) before any portward daemon: no guard pinned yet.
+            hook early.service
+            # found.service runs, but its hook never ran (started before the drop-in existed).
+            mkdir "$CG/found.service"
+            sh -c "echo \\$\\$ >'$CG/found.service/cgroup.procs'; exec sleep 300" &
+            SLEEPER=$!
+            trap 'kill $SLEEPER 2>/dev/null; [ -n "$DAEMON" ] && kill -9 $DAEMON 2>/dev/null; rm -rf "$ROOT"' EXIT
+            # new.service: added to the configuration after the last daemon-reload.
+            rm -r "$ROOT/run/systemd/generator/new.service.d"
+            say dropins sh -c "ls '$ROOT/run/systemd/generator' | tr '\\n' ' '"
+            start --guard
+            wait_log 1 'owner guard in force'
+            as early --cgroup "$CG/early.service" bind 4/tcp/7001
+            as found --cgroup "$CG/found.service" bind 4/tcp/7002
+            as other --cgroup "$CG/other" bind 4/tcp/7001 4/tcp/7002 4/tcp/7003 4/tcp/7004
+            "$PORTWARD" status --root "$ROOT" | sed -n 's/^report-only: \\([a-z]*\\): /status-\\1: /p' || true
+            # After a daemon-reload (the generator runs again) and a reload of portward, new.service is guarded.
+            generate
+            kill -HUP $DAEMON
+            wait_log 1 'owner guard in force for early, found, new'
+            as other-after --cgroup "$CG/other" bind 4/tcp/7003
+            """)
+        #expect(v["dropins"] == "early.service.d found.service.d", "no drop-in for x.socket (no ExecStartPre=)")
+        #expect(v["early 4/tcp/7001"] == "bound")
+        #expect(v["found 4/tcp/7002"] == "bound", "the running owner's cgroup is found")
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["other 4/tcp/7002"] == "EADDRINUSE")
+        #expect(v["other 4/tcp/7003"] == "bound", "no drop-in: not guarded")
+        #expect(v["other 4/tcp/7004"] == "bound")
+        #expect(v["status-new"] == "the generator's drop-in for new.service is missing: run systemctl daemon-reload")
+        #expect(v["status-sock"]?.hasPrefix("only a .service owner can register its cgroup") == true, "\(v["status-sock"] ?? "")")
+        #expect(v["other-after 4/tcp/7003"] == "EADDRINUSE")
+    }
+}

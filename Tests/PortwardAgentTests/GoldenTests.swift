@@ -113,7 +113,7 @@ import Testing
         view.ownerGuard = DaemonView.GuardView(
             unavailable: nil,
             entries: [
-                "radius": EntryProtection(.reportOnly, reason: "unit: owners are not guarded yet"),
+                "radius": EntryProtection(.reportOnly, reason: "the generator's drop-in for freeradius.service is missing: run systemctl daemon-reload"),
                 "rsync": EntryProtection(.reportOnly, reason: "exe: owners are not guarded (no race-free way to know a binder's executable)"),
                 "keystone": EntryProtection(.guarded),
                 "nodeports": EntryProtection(.unguarded, reason: "no owner (reservation only)"),

@@ -53,12 +53,16 @@ public struct DaemonEnvironment {
     public var pid: Int32
     /// The owner guard's kernel side; nil: none (every owner entry is report-only).
     public var guardProvider: GuardProvider?
+    /// Where `unit:` owners' cgroups and drop-ins are found; nil: none (unit: entries are
+    /// report-only).
+    public var ownerRegistry: OwnerRegistry?
 
     public init(notifier: any ServiceNotifier, clock: any ClockSource, logger: Logger,
                 sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: @escaping () throws -> HolderLookup,
                 loadConfiguration: @escaping () -> ConfigLoader.Result, pid: Int32,
-                guardProvider: GuardProvider? = nil) {
+                guardProvider: GuardProvider? = nil, ownerRegistry: OwnerRegistry? = nil) {
         self.guardProvider = guardProvider
+        self.ownerRegistry = ownerRegistry
         self.notifier = notifier
         self.clock = clock
         self.logger = logger
@@ -76,7 +80,7 @@ public struct DaemonEnvironment {
                           logger: Logger(label: "portward") { _ in JournalLogHandler() },
                           makeHolderLookup: { try HolderLookup(procRoot: procRoot) },
                           loadConfiguration: { ConfigLoader(root: context.root).load() },
-                          pid: getpid(), guardProvider: .system)
+                          pid: getpid(), guardProvider: .system, ownerRegistry: OwnerRegistry(context))
     }
 }
 
@@ -210,9 +214,19 @@ public final class Daemon {
 
     private func applyGuard(_ configuration: Configuration) {
         let userIDs = UserDatabase.uids(of: configuration)
-        for event in ownerGuard.apply(configuration, userIDs: userIDs) { log(event) }
+        let hooked = environment.ownerRegistry?.hooked(GuardPolicy.ownerUnits(configuration)) ?? []
+        var cgroups: [String: UInt64] = [:]
+        var lock: FileLock?
+        if let registry = environment.ownerRegistry, !hooked.isEmpty {
+            // Held while the map is written: an owner's hook waits, then writes its newer id.
+            lock = try? registry.lock()
+            cgroups = registry.cgroupIDs(hooked.sorted(), procRoot: options.procRoot)
+        }
+        for event in ownerGuard.apply(configuration, userIDs: userIDs, hookedUnits: hooked, unitCgroups: cgroups) { log(event) }
+        lock?.release()
         publisher.setGuard(unavailable: ownerGuard.unavailable,
-                           entries: GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable))
+                           entries: GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable,
+                                                            hookedUnits: hooked))
     }
 
     private func ready() {

@@ -108,9 +108,13 @@ final class OwnerGuard {
 
     /// Writes the owners map for `configuration` (installing the guard when an entry needs
     /// it and it is not installed yet). Returns the events to log.
-    func apply(_ configuration: Configuration, userIDs: [String: UInt32]) -> [JournalEvent] {
+    /// - Parameters:
+    ///   - hookedUnits: `unit:` owners whose generator drop-in is in place (guarded).
+    ///   - unitCgroups: the cgroup id each of those may bind from (0: none yet).
+    func apply(_ configuration: Configuration, userIDs: [String: UInt32], hookedUnits: Set<String> = [],
+               unitCgroups: [String: UInt64] = [:]) -> [JournalEvent] {
         self.configuration = configuration
-        let rules = GuardPolicy.rules(configuration, userIDs: userIDs)
+        let rules = GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits)
         if let switchedOff {
             unavailable = switchedOff
             if clearWhenOff { provider?.clearPinned() }
@@ -140,10 +144,16 @@ final class OwnerGuard {
         var desired: [GuardKey: GuardOwner] = [:]
         var ports = PortSet()
         for rule in rules {
+            let owner: GuardOwner = switch rule.owner {
+            case .uid(let uid): GuardOwner(uid: uid)
+            // 0 before the unit's first start: no cgroup has id 0, so the port stays closed
+            // to others until the owner's hook registers its cgroup.
+            case .unit(let unit): GuardOwner(cgroupID: unitCgroups[unit] ?? 0)
+            }
             for range in rule.ranges {
                 ports.insert(range)
                 for port in range.lower...range.upper where port != 0 {
-                    desired[GuardKey(netnsCookie: backend.netnsCookie, transport: rule.transport, port: port)] = GuardOwner(uid: rule.uid)
+                    desired[GuardKey(netnsCookie: backend.netnsCookie, transport: rule.transport, port: port)] = owner
                 }
             }
         }
@@ -187,6 +197,6 @@ final class OwnerGuard {
         unavailable = reason
         guard reason != lastDegraded else { return [] }
         lastDegraded = reason
-        return [.degraded("owner guard: \(reason); user: owners are report-only (conflicts are reported, binds not refused)")]
+        return [.degraded("owner guard: \(reason); user: and unit: owners are report-only (conflicts are reported, binds not refused)")]
     }
 }

@@ -26,41 +26,67 @@ public struct EntryProtection: Codable, Hashable, Sendable, CustomStringConverti
 }
 
 /// One line of the guard's owners map, before it is keyed by network namespace: the
-/// `ports` of `transport` may be bound only by `uid`.
+/// `ports` of `transport` may be bound only by `owner`.
 public struct GuardRule: Hashable, Sendable {
+    /// Who may bind: a uid, or the processes of a systemd service (its cgroup, registered
+    /// by the unit's `ExecStartPre=` hook).
+    public enum Owner: Hashable, Sendable {
+        case uid(UInt32)
+        case unit(String)
+    }
+
     public var entry: String
     public var transport: TransportProtocol
     public var ranges: [PortRange]
-    public var uid: UInt32
+    public var owner: Owner
 
-    public init(entry: String, transport: TransportProtocol, ranges: [PortRange], uid: UInt32) {
+    public init(entry: String, transport: TransportProtocol, ranges: [PortRange], owner: Owner) {
         self.entry = entry
         self.transport = transport
         self.ranges = ranges
-        self.uid = uid
+        self.owner = owner
+    }
+
+    /// The uid, for a `user:` rule.
+    public var uid: UInt32? {
+        if case .uid(let uid) = owner { return uid }
+        return nil
     }
 }
 
 /// Which entries the owner guard protects, and how (pure).
 ///
-/// Guarded: entries whose owner is `user:NAME` (resolved to a uid) or `user:UID`. The uid
-/// is known before the owner starts, so there is no race with the owner's start: the
-/// kernel compares the binding process's uid. `unit:` and `exe:` owners stay report-only
-/// (a unit's cgroup exists only once it starts; an executable is not known at bind time
-/// without a race).
+/// Guarded:
+/// - entries whose owner is `user:NAME` (resolved to a uid) or `user:UID`: the uid is known
+///   before the owner starts, so there is no race with the owner's start (the kernel
+///   compares the binding process's uid);
+/// - entries whose owner is `unit:NAME.service` when the generator's drop-in for the unit
+///   is loaded (`hookedUnits`): its `ExecStartPre=` hook registers the unit's new cgroup
+///   before the unit's own processes start, so the owner always gets through.
+/// `exe:` owners stay report-only (an executable is not known at bind time without a race),
+/// as do units of other types (no `ExecStartPre=`) and units without the drop-in.
 public enum GuardPolicy {
     /// The protection of `entry` when the guard's availability is `unavailable` (nil: the
     /// guard is in force; otherwise why not, e.g. "BPF guard unavailable: permission
     /// denied" or "the guard is switched off (--no-guard)").
     /// - Parameter userIDs: the uid of each `user:NAME` that could be resolved.
-    public static func protection(of entry: PortEntry, userIDs: [String: UInt32], unavailable: String?) -> EntryProtection {
+    /// - Parameter hookedUnits: the `unit:` owners whose generator drop-in is in place.
+    public static func protection(of entry: PortEntry, userIDs: [String: UInt32], unavailable: String?,
+                                  hookedUnits: Set<String> = []) -> EntryProtection {
         switch entry.owner {
         case .any:
             return EntryProtection(.unguarded, reason: "no owner (reservation only)")
         case .exe:
             return EntryProtection(.reportOnly, reason: "exe: owners are not guarded (no race-free way to know a binder's executable)")
-        case .unit:
-            return EntryProtection(.reportOnly, reason: "unit: owners are not guarded yet")
+        case .unit(let name):
+            guard OwnerDropIn.canRegister(name) else {
+                return EntryProtection(.reportOnly, reason: "only a .service owner can register its cgroup (ExecStartPre=); \(name) cannot")
+            }
+            guard hookedUnits.contains(name) else {
+                return EntryProtection(.reportOnly, reason: "the generator's drop-in for \(name) is missing: run systemctl daemon-reload")
+            }
+            if let unavailable { return EntryProtection(.reportOnly, reason: unavailable) }
+            return EntryProtection(.guarded)
         case .user(let user):
             if case .name(let name) = user, userIDs[name] == nil {
                 return EntryProtection(.reportOnly, reason: "user '\(name)' is unknown to this host")
@@ -72,27 +98,42 @@ public enum GuardPolicy {
 
     /// The protection of every entry, by entry name.
     public static func protections(_ configuration: Configuration, userIDs: [String: UInt32],
-                                   unavailable: String?) -> [String: EntryProtection] {
+                                   unavailable: String?, hookedUnits: Set<String> = []) -> [String: EntryProtection] {
         var result: [String: EntryProtection] = [:]
         for entry in configuration.entries {
-            result[entry.name] = protection(of: entry, userIDs: userIDs, unavailable: unavailable)
+            result[entry.name] = protection(of: entry, userIDs: userIDs, unavailable: unavailable, hookedUnits: hookedUnits)
         }
         return result
     }
 
     /// The rules the guard's map must hold for `configuration`: one per guardable entry and
     /// declared protocol, in configuration order.
-    public static func rules(_ configuration: Configuration, userIDs: [String: UInt32]) -> [GuardRule] {
+    public static func rules(_ configuration: Configuration, userIDs: [String: UInt32],
+                             hookedUnits: Set<String> = []) -> [GuardRule] {
         configuration.entries.flatMap { entry -> [GuardRule] in
-            guard case .user(let user) = entry.owner else { return [] }
-            let uid: UInt32?
-            switch user {
-            case .uid(let value): uid = value
-            case .name(let name): uid = userIDs[name]
+            let owner: GuardRule.Owner
+            switch entry.owner {
+            case .user(.uid(let value)): owner = .uid(value)
+            case .user(.name(let name)):
+                guard let uid = userIDs[name] else { return [] }
+                owner = .uid(uid)
+            case .unit(let name) where OwnerDropIn.canRegister(name) && hookedUnits.contains(name):
+                owner = .unit(name)
+            default:
+                return []
             }
-            guard let uid else { return [] }
-            return entry.protocols.members.map { GuardRule(entry: entry.name, transport: $0, ranges: entry.ranges, uid: uid) }
+            return entry.protocols.members.map { GuardRule(entry: entry.name, transport: $0, ranges: entry.ranges, owner: owner) }
         }
+    }
+
+    /// The `unit:` owners of `configuration` that can register their cgroup (services),
+    /// each once, in configuration order.
+    public static func ownerUnits(_ configuration: Configuration) -> [String] {
+        var units: [String] = []
+        for entry in configuration.entries {
+            if case .unit(let name) = entry.owner, OwnerDropIn.canRegister(name), !units.contains(name) { units.append(name) }
+        }
+        return units
     }
 }
 

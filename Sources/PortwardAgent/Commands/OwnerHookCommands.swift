@@ -1,0 +1,101 @@
+import PortwardCore
+import PortwardLinux
+
+/// `portward register-owner UNIT`: the `ExecStartPre=-+` hook of the generator's drop-in
+/// (`OwnerDropIn`). Runs in the unit's new cgroup before the unit's own processes: records
+/// that cgroup's id for `UNIT` (`OwnerRegistry`) and rewrites the guard's existing map
+/// entries for the unit's ports to it, so the owner binds from its first instruction. Holds
+/// the registry lock meanwhile (the daemon writes the map under it too).
+///
+/// Never blocks the owner for long: the lock is awaited at most 5 s, then the hook goes on
+/// without it. Entries the daemon did not put in the map (the guard off, the entry not
+/// guarded) are not added.
+public struct RegisterOwnerCommand {
+    public let context: TargetContext
+    public let unit: String
+
+    public init(context: TargetContext, unit: String) {
+        self.context = context
+        self.unit = unit
+    }
+
+    /// Throws `.failure` (after saying why) when this process's cgroup cannot be known or
+    /// the registry cannot be written.
+    public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
+        guard let mount = CgroupV2.mountPoint(), let own = CgroupV2.directory(mountPoint: mount) else {
+            terminal.error("register-owner \(unit): this process has no cgroup v2 directory")
+            throw .failure
+        }
+        let directory = OwnerRegistry.unitCgroup(processCgroup: own, mountPoint: mount, unit: unit) ?? own
+        let id: UInt64
+        do { id = try CgroupV2.id(ofDirectory: directory) } catch {
+            terminal.error("register-owner \(unit): \(error)")
+            throw .failure
+        }
+        let registry = OwnerRegistry(context)
+        let lock = try? registry.lock(wait: 5)
+        defer { lock?.release() }
+        do { try registry.record(unit, id: id) } catch {
+            terminal.error("register-owner \(unit): cannot record cgroup \(id) in \(registry.directory): \(error)")
+            throw .failure
+        }
+        // The map, when a guard is pinned: its entries for this unit's ports now name the
+        // new cgroup.
+        guard let pinned = try? BPFGuard.openPinned(), let cookie = try? NetnsCookie.current() else {
+            terminal.out("registered \(unit): cgroup \(id) (no guard pinned)\n")
+            return
+        }
+        let configuration = ConfigLoader(root: context.root).load().configuration
+        var updated = 0
+        for rule in GuardPolicy.rules(configuration, userIDs: [:], hookedUnits: [unit]) where rule.owner == .unit(unit) {
+            for range in rule.ranges {
+                for port in range.lower...range.upper where port != 0 {
+                    let key = GuardKey(netnsCookie: cookie, transport: rule.transport, port: port)
+                    guard let existing = try? pinned.owner(of: key), existing.cgroupID != nil, existing.cgroupID != id else { continue }
+                    var owner = existing
+                    owner.cgroupID = id
+                    do { try pinned.setOwner(owner, netnsCookie: cookie, transport: rule.transport, ports: PortRange(port, port)) } catch {
+                        terminal.error("register-owner \(unit): \(error)")
+                        throw .failure
+                    }
+                    updated += 1
+                }
+            }
+        }
+        terminal.out("registered \(unit): cgroup \(id), \(updated) guard entries updated\n")
+    }
+}
+
+/// `portward generator NORMAL_DIR [EARLY_DIR LATE_DIR]`: the systemd generator
+/// (systemd.generator(7), installed as /usr/lib/systemd/system-generators/portward-generator,
+/// a link to the binary). Writes `NORMAL_DIR/UNIT.d/50-portward-owner.conf` for every
+/// `unit:` owner that is a service (`OwnerDropIn`). Configuration errors are reported on
+/// stderr and the valid entries still get their drop-ins: a generator never fails the boot.
+public struct GeneratorCommand {
+    public let context: TargetContext
+    public let directory: String
+    /// The portward binary the hook runs.
+    public let executable: String
+
+    public init(context: TargetContext, directory: String, executable: String = "/usr/sbin/portward") {
+        self.context = context
+        self.directory = directory
+        self.executable = executable
+    }
+
+    /// Throws `.failure` only when a drop-in cannot be written.
+    public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
+        let loaded = ConfigLoader(root: context.root).load()
+        terminal.report(loaded.diagnostics.filter { $0.severity == .error })
+        for (unit, contents) in OwnerDropIn.dropIns(loaded.configuration, executable: executable) {
+            let path = OwnerDropIn.path(for: unit, in: directory)
+            do {
+                try FileContents.makeDirectories(directory + "/" + unit + ".d")
+                try FileContents.writeAtomically(Array(contents.utf8), to: path)
+            } catch {
+                terminal.error("generator: cannot write \(path): \(error)")
+                throw .failure
+            }
+        }
+    }
+}
