@@ -55,3 +55,32 @@ extension Portward {
         }
     }
 }
+
+extension Portward {
+    struct Guard: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "guard",
+            abstract: "Manage the owner guard's BPF programs (package removal: --detach).",
+            discussion: """
+                --detach detaches the owner guard's programs from the cgroup v2 root, removes \
+                their pins under /sys/fs/bpf/portward and the owner registry \
+                /run/portward/owners: binds to declared ports are no longer refused. Run by the \
+                package's removal scripts after the daemon is stopped (a running daemon installs \
+                the guard again at its next start or reload). Idempotent; exit status 1 when \
+                something attached cannot be detached.
+                """)
+
+        @OptionGroup var options: CommonOptions
+
+        @Flag(help: "Detach and unpin the owner guard.")
+        var detach = false
+
+        func validate() throws {
+            guard detach else { throw ValidationError("nothing to do: give --detach") }
+        }
+
+        func run() throws {
+            try exiting { () throws(ExitStatus) in try GuardDetachCommand(context: options.context).run() }
+        }
+    }
+}

@@ -15,7 +15,7 @@ struct Portward: ParsableCommand {
             has errors (nothing was applied); 3 (status) a declared port is unreserved or in \
             conflict; 4 a safety rail refused the plan (see --force); 64 usage error.
             """,
-        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self, RegisterOwner.self, Generator.self]
+        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self, RegisterOwner.self, Generator.self, Guard.self]
     )
 
     /// Called as `portward-generator` (the link in /usr/lib/systemd/system-generators),

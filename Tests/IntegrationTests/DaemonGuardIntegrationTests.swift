@@ -71,6 +71,31 @@ struct DaemonGuardIntegrationTests {
         #expect(v["status-off"] == "report-only: svc: the guard is switched off (--no-guard)")
     }
 
+    @Test("portward guard --detach (package removal) takes the guard away, and is idempotent")
+    func detachTakesItAway() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            start --guard
+            wait_log 1 'owner guard in force for svc'
+            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            mkdir -p "$ROOT/run/portward/owners"; echo 1 >"$ROOT/run/portward/owners/x.service"
+            as before --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
+            say detach "$PORTWARD" guard --detach --root "$ROOT"
+            say attached attached
+            say pins sh -c 'test -e /sys/fs/bpf/portward && echo present || echo gone'
+            say registry sh -c "test -e '$ROOT/run/portward/owners' && echo present || echo gone"
+            as after --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 6/udp/7001
+            say again "$PORTWARD" guard --detach --root "$ROOT"
+            """)
+        #expect(v["before 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["detach"] == "owner guard: detached 2 programs, removed /sys/fs/bpf/portward")
+        #expect(v["attached"] == "0")
+        #expect(v["pins"] == "gone")
+        #expect(v["registry"] == "gone")
+        #expect(v["after 4/tcp/7001"] == "bound")
+        #expect(v["after 6/udp/7001"] == "bound")
+        #expect(v["again"] == "owner guard: detached 0 programs, removed /sys/fs/bpf/portward")
+    }
+
     @Test("without bpffs the daemon starts, says why once, and the entry is report-only (fail open)")
     func unavailableFallsBack() throws {
         let v = try BPFBox.values(Self.prologue + """

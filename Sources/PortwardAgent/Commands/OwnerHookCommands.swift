@@ -1,3 +1,4 @@
+import Glibc
 import PortwardCore
 import PortwardLinux
 
@@ -94,6 +95,49 @@ public struct GeneratorCommand {
                 try FileContents.writeAtomically(Array(contents.utf8), to: path)
             } catch {
                 terminal.error("generator: cannot write \(path): \(error)")
+                throw .failure
+            }
+        }
+    }
+}
+
+/// `portward guard --detach`: takes the owner guard away (package removal: the Debian
+/// prerm and the RPM %preun run it after stopping the daemon). Detaches the guard's programs
+/// from the cgroup v2 root (`BPFGuard.uninstall`: the pinned ones, and with CAP_SYS_ADMIN
+/// also those whose pins were lost), removes the pins under /sys/fs/bpf/portward and the
+/// owner registry (/run/portward/owners). Idempotent: nothing installed is not an error,
+/// nor is a host without bpffs or cgroup v2 (nothing can be attached there).
+public struct GuardDetachCommand {
+    public let context: TargetContext
+    public let pinDirectory: String
+
+    public init(context: TargetContext, pinDirectory: String = BPFGuard.defaultPinDirectory) {
+        self.context = context
+        self.pinDirectory = pinDirectory
+    }
+
+    /// Throws `.failure` (after saying why) when something attached cannot be detached.
+    public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
+        let registry = OwnerRegistry(context)
+        if let dir = opendir(registry.directory) {
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(dir)
+            for name in names { unlink(registry.directory + "/" + name) }
+            rmdir(registry.directory)
+        }
+        do {
+            let detached = try BPFGuard.uninstall(cgroup: CgroupV2.mountPoint(), pinDirectory: pinDirectory)
+            terminal.out("owner guard: detached \(detached) programs, removed \(pinDirectory)\n")
+        } catch {
+            switch error {
+            case .unavailable(.noBPFFilesystem, _), .unavailable(.noCgroup2, _):
+                terminal.out("owner guard: nothing to detach (\(error))\n")
+            default:
+                terminal.error("owner guard: cannot detach: \(error)")
                 throw .failure
             }
         }

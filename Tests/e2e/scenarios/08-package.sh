@@ -20,7 +20,7 @@ if "$E2E_REPO/scripts/package-rpm" --prebuilt "$E2E_BIN" --out "$B/rpms" >"$B/pa
     e2e_expect "rpm -qlp lists the package's files" bash -c '
         l=$(rpm -qlp "$1") || exit 1
         for f in /usr/sbin/portward /usr/lib/systemd/system/portward.service /etc/portward/ports.conf \
-                 /etc/portward/ports.d /usr/lib/portward/ports.d /usr/share/man/man8/portward.8 \
+                 /usr/lib/systemd/system-generators/portward-generator /etc/portward/ports.d /usr/lib/portward/ports.d /usr/share/man/man8/portward.8 \
                  /usr/share/man/man5/portward.conf.5 /usr/share/bash-completion/completions/portward \
                  /usr/share/zsh/site-functions/_portward /usr/share/fish/vendor_completions.d/portward.fish; do
             grep -qx "$f" <<<"$l" || { echo "not listed: $f"; exit 1; }
@@ -96,7 +96,7 @@ e2e_expect "the package is installed" \
     e2e_eq "$(e2e_exec dpkg-query -W -f='${Status}' portward)" "install ok installed"
 e2e_expect "it ships the expected files" e2e_exec sh -c '
     for f in /usr/sbin/portward /usr/lib/systemd/system/portward.service /etc/portward/ports.conf \
-             /usr/share/man/man8/portward.8.gz /usr/share/man/man5/portward.conf.5.gz \
+             /usr/lib/systemd/system-generators/portward-generator /usr/share/man/man8/portward.8.gz /usr/share/man/man5/portward.conf.5.gz \
              /usr/share/bash-completion/completions/portward /usr/share/zsh/vendor-completions/_portward \
              /usr/share/fish/vendor_completions.d/portward.fish /usr/share/doc/portward/copyright; do
         dpkg -L portward | grep -qx "$f" || { echo "not in dpkg -L: $f"; exit 1; }
