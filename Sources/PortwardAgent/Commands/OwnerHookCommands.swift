@@ -36,7 +36,7 @@ public struct RegisterOwnerCommand {
         let registry = OwnerRegistry(context)
         let lock = try? registry.lock(wait: 5)
         defer { lock?.release() }
-        do { try registry.record(unit, id: id) } catch {
+        do { try registry.record(unit, id: id, path: directory) } catch {
             terminal.error("register-owner \(unit): cannot record cgroup \(id) in \(registry.directory): \(error)")
             throw .failure
         }

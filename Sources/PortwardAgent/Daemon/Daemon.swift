@@ -212,6 +212,23 @@ public final class Daemon {
         log(.stopping())
     }
 
+    /// The unit owners' cgroup ids the map holds (for `checkUnitOwners`).
+    private var writtenUnitCgroups: [String: UInt64] = [:]
+
+    /// The safety net for a unit owner whose hook did not run or failed: when the unit's
+    /// recorded cgroup directory now has another id (the unit restarted) than the map
+    /// holds, the map is written again (one stat(2) per unit owner and cycle). The hook
+    /// normally got there first, and then this only confirms it.
+    private func checkUnitOwners() {
+        guard let registry = environment.ownerRegistry, let configuration = poller?.configuration else { return }
+        for (unit, written) in writtenUnitCgroups {
+            if let now = registry.currentRecordedCgroup(unit), now != written {
+                applyGuard(configuration)
+                return
+            }
+        }
+    }
+
     private func applyGuard(_ configuration: Configuration) {
         let userIDs = UserDatabase.uids(of: configuration)
         let hooked = environment.ownerRegistry?.hooked(GuardPolicy.ownerUnits(configuration)) ?? []
@@ -224,6 +241,7 @@ public final class Daemon {
         }
         for event in ownerGuard.apply(configuration, userIDs: userIDs, hookedUnits: hooked, unitCgroups: cgroups) { log(event) }
         lock?.release()
+        writtenUnitCgroups = ownerGuard.unavailable == nil ? cgroups : [:]
         publisher.setGuard(unavailable: ownerGuard.unavailable,
                            entries: GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable,
                                                             hookedUnits: hooked))
@@ -237,6 +255,7 @@ public final class Daemon {
 
     private func poll(updatingStatus: Bool) {
         guard let poller else { return }
+        checkUnitOwners()
         var outcome = poller.poll(reloadPending: reloadPending)
         outcome.guardDenials = ownerGuard.takeDenials()
         let summary = self.summary

@@ -89,6 +89,7 @@ final class OwnerGuard {
     private let clock: any ClockSource
     private var backend: (any GuardBackend)?
     private var lastDegraded: String?
+    /// The last entries written, with unit cgroup ids as 0.
     private var lastDesired: [GuardKey: GuardOwner]?
     private var pending: [GuardDenialRecord] = []
     /// Entry names by (protocol, port) are looked up in this configuration.
@@ -164,9 +165,12 @@ final class OwnerGuard {
         }
         unavailable = nil
         lastDegraded = nil
-        guard desired != lastDesired else { return [] }
+        // Logged when the guarded ports or their kind of owner change, not when a unit's
+        // cgroup id does (every restart of the unit).
+        let shape = desired.mapValues { GuardOwner(cgroupID: $0.cgroupID.map { _ in 0 }, uid: $0.uid, reportOnly: $0.reportOnly) }
+        guard shape != lastDesired else { return [] }
         let first = lastDesired == nil
-        lastDesired = desired
+        lastDesired = shape
         var names: [String] = []
         for rule in rules where !names.contains(rule.entry) { names.append(rule.entry) }
         return [.guardActive(entries: names, ports: ports, tookOver: first && backend.tookOver)]
