@@ -159,7 +159,12 @@ struct UnitOwnerGuardIntegrationTests {
             as running-owner --cgroup "$CG/owner.service" bind 4/tcp/7001 6/udp/7001
             as running-other --cgroup "$CG/other" bind 4/tcp/7001 6/udp/7001
             say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^radius ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
+            say status-killed sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^radius ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            say check sh -c "'$PORTWARD' check --root '$ROOT' 2>/dev/null | grep -E '^radius ' | awk '{ print \\$5 }'"
             """)
+        #expect(v["status-killed"] == "guarded guarded", "root reads the pinned map: \(v["status-killed"] ?? "")")
+        #expect(v["check"] == "guarded", "the drop-in is there")
         #expect(v["never-started 4/tcp/7001"] == "EADDRINUSE", "closed to others before the owner's first start")
         #expect(v["never-started 6/udp/7001"] == "EADDRINUSE")
         #expect(v["owner-starts"] == "10", "the owner bound at every one of 10 starts")
@@ -216,6 +221,7 @@ struct UnitOwnerGuardIntegrationTests {
             say dropins sh -c "ls '$ROOT/run/systemd/generator' | tr '\\n' ' '"
             start --guard
             wait_log 1 'owner guard in force'
+            say check-new sh -c "'$PORTWARD' check --root '$ROOT' 2>&1 | grep -o 'new: report-only (not guarded): .*'"
             as early --cgroup "$CG/early.service" bind 4/tcp/7001
             as found --cgroup "$CG/found.service" bind 4/tcp/7002
             as other --cgroup "$CG/other" bind 4/tcp/7001 4/tcp/7002 4/tcp/7003 4/tcp/7004
@@ -236,5 +242,6 @@ struct UnitOwnerGuardIntegrationTests {
         #expect(v["status-new"] == "the generator's drop-in for new.service is missing: run systemctl daemon-reload")
         #expect(v["status-sock"]?.hasPrefix("only a .service owner can register its cgroup") == true, "\(v["status-sock"] ?? "")")
         #expect(v["other-after 4/tcp/7003"] == "EADDRINUSE")
+        #expect(v["check-new"] == "new: report-only (not guarded): the generator's drop-in for new.service is missing: run systemctl daemon-reload")
     }
 }

@@ -27,7 +27,7 @@ public struct CheckCommand {
     public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
         let configuration = try context.loadConfiguration(reportingTo: terminal)
         terminal.report(Self.unknownOwners(configuration, root: context.root))
-        let protections = Self.protections(configuration, daemon: daemon ?? DaemonProbe(context))
+        let protections = Self.protections(configuration, daemon: daemon ?? DaemonProbe(context), context: context)
         terminal.report(Self.guardNotes(configuration, protections))
         terminal.out(PlanReport.entries(configuration, protections: protections))
         let transaction = ReservationTransaction(context: context, sysctl: sysctl)
@@ -45,11 +45,13 @@ public struct CheckCommand {
 
     /// Each entry's protection by the owner guard: the running daemon's, or, without one,
     /// what a daemon with the guard available would do.
-    static func protections(_ configuration: Configuration, daemon: DaemonProbe) -> [String: EntryProtection] {
+    static func protections(_ configuration: Configuration, daemon: DaemonProbe, context: TargetContext) -> [String: EntryProtection] {
+        let hooked = OwnerRegistry(context).hooked(GuardPolicy.ownerUnits(configuration))
         if daemon.isRunning, daemon.view?.ownerGuard != nil {
-            return GuardReport.protections(configuration, daemon: daemon, pinned: nil)
+            return GuardReport.protections(configuration, daemon: daemon, pinned: nil, hookedUnits: hooked)
         }
-        return GuardPolicy.protections(configuration, userIDs: UserDatabase.uids(of: configuration), unavailable: nil)
+        return GuardPolicy.protections(configuration, userIDs: UserDatabase.uids(of: configuration), unavailable: nil,
+                                       hookedUnits: hooked)
     }
 
     /// A note per owner entry the guard does not protect, saying why.

@@ -61,7 +61,8 @@ public struct StatusCommand {
             && sockets.contains { $0.holders.isEmpty && $0.socket.inode != 0 }
         let protections = GuardReport.protections(
             configuration, daemon: daemon,
-            pinned: daemon.isRunning ? nil : (pinnedGuard ?? GuardReport.pinnedEntries)())
+            pinned: daemon.isRunning ? nil : (pinnedGuard ?? GuardReport.pinnedEntries)(),
+            hookedUnits: OwnerRegistry(context).hooked(GuardPolicy.ownerUnits(configuration)))
         if json {
             terminal.out(StatusJSON.render(rows, reserved: reserved, attributionComplete: !incomplete, daemon: daemon,
                                            protections: protections) + "\n")

@@ -14,21 +14,28 @@ public enum GuardReport {
     /// By entry name: the running daemon's view of its guard when it has one; without a
     /// running daemon, the pinned map (`pinned`, root only: a killed daemon's guard stays in
     /// force) or "the daemon is not running".
+    /// - Parameter hookedUnits: the `unit:` owners whose generator drop-in is in place.
     public static func protections(_ configuration: Configuration, daemon: DaemonProbe,
-                                   pinned: (entries: [GuardKey: GuardOwner], netnsCookie: UInt64)?) -> [String: EntryProtection] {
+                                   pinned: (entries: [GuardKey: GuardOwner], netnsCookie: UInt64)?,
+                                   hookedUnits: Set<String> = []) -> [String: EntryProtection] {
         let userIDs = UserDatabase.uids(of: configuration)
         if daemon.isRunning, let view = daemon.view?.ownerGuard {
-            var result = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: view.unavailable)
+            var result = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: view.unavailable,
+                                                 hookedUnits: hookedUnits)
             result.merge(view.entries) { $1 }
             return result
         }
         let notRunning = "the daemon is not running"
-        var result = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: notRunning)
+        var result = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: notRunning, hookedUnits: hookedUnits)
         guard let pinned else { return result }
-        for rule in GuardPolicy.rules(configuration, userIDs: userIDs) {
+        for rule in GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits) {
             guard let first = rule.ranges.first?.lower else { continue }
             let key = GuardKey(netnsCookie: pinned.netnsCookie, transport: rule.transport, port: first)
-            if pinned.entries[key]?.uid == rule.uid {
+            let held: Bool = switch rule.owner {
+            case .uid(let uid): pinned.entries[key]?.uid == uid
+            case .unit: pinned.entries[key]?.cgroupID != nil
+            }
+            if held {
                 result[rule.entry] = EntryProtection(.guarded, reason: "\(notRunning); its pinned guard stays in force")
             }
         }
