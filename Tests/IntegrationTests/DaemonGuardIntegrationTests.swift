@@ -176,6 +176,24 @@ struct UnitOwnerGuardIntegrationTests {
         #expect(v["status"] == "guarded guarded", "\(v["status"] ?? "")")
     }
 
+    @Test("the hook works from the unit's own network namespace (PrivateNetwork=), and with the daemon stopped")
+    func hookInPrivateNetns() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            start --guard
+            wait_log 1 'owner guard in force for radius'
+            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            mkdir "$CG/owner.service"
+            sh -c "echo \\$\\$ >'$CG/owner.service/cgroup.procs'; exec unshare -n '$PORTWARD' register-owner --root '$ROOT' owner.service"
+            as owner --cgroup "$CG/owner.service" bind 4/tcp/7001
+            as other --cgroup "$CG/other" bind 4/tcp/7001
+            """)
+        #expect(v["registered owner.service"]?.hasSuffix("1 guard entries updated") == true, "\(v)")
+        #expect(v["owner 4/tcp/7001"] == "bound")
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE")
+    }
+
     @Test("a restart whose hook did not run: the daemon finds the unit's new cgroup at the recorded path within a few cycles")
     func unhookedRestartIsRepaired() throws {
         let v = try BPFBox.values(Self.prologue + """

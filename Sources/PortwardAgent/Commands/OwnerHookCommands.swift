@@ -41,27 +41,26 @@ public struct RegisterOwnerCommand {
             throw .failure
         }
         // The map, when a guard is pinned: its entries for this unit's ports now name the
-        // new cgroup.
-        guard let pinned = try? BPFGuard.openPinned(), let cookie = try? NetnsCookie.current() else {
+        // new cgroup. Keys of any network namespace cookie: the hook may run in the unit's
+        // own namespace (PrivateNetwork=), the entries are the daemon's.
+        guard let pinned = try? BPFGuard.openPinned(), let entries = try? pinned.entries() else {
             terminal.out("registered \(unit): cgroup \(id) (no guard pinned)\n")
             return
         }
         let configuration = ConfigLoader(root: context.root).load().configuration
+        let rules = GuardPolicy.rules(configuration, userIDs: [:], hookedUnits: [unit]).filter { $0.owner == .unit(unit) }
         var updated = 0
-        for rule in GuardPolicy.rules(configuration, userIDs: [:], hookedUnits: [unit]) where rule.owner == .unit(unit) {
-            for range in rule.ranges {
-                for port in range.lower...range.upper where port != 0 {
-                    let key = GuardKey(netnsCookie: cookie, transport: rule.transport, port: port)
-                    guard let existing = try? pinned.owner(of: key), existing.cgroupID != nil, existing.cgroupID != id else { continue }
-                    var owner = existing
-                    owner.cgroupID = id
-                    do { try pinned.setOwner(owner, netnsCookie: cookie, transport: rule.transport, ports: PortRange(port, port)) } catch {
-                        terminal.error("register-owner \(unit): \(error)")
-                        throw .failure
-                    }
-                    updated += 1
-                }
+        for (key, existing) in entries where existing.cgroupID != nil && existing.cgroupID != id {
+            guard rules.contains(where: { $0.transport == key.transport && $0.ranges.contains { $0.contains(key.port) } }) else { continue }
+            var owner = existing
+            owner.cgroupID = id
+            do {
+                try pinned.setOwner(owner, netnsCookie: key.netnsCookie, transport: key.transport, ports: PortRange(key.port, key.port))
+            } catch {
+                terminal.error("register-owner \(unit): \(error)")
+                throw .failure
             }
+            updated += 1
         }
         terminal.out("registered \(unit): cgroup \(id), \(updated) guard entries updated\n")
     }
