@@ -19,8 +19,9 @@ extension Portward {
                 configuration keeps the running reservation and logs why. SIGTERM or SIGINT sends \
                 STOPPING=1 and exits 0, leaving the reservation in place. If the first apply \
                 fails, exits non-zero at once. Sends WATCHDOG=1 at half of $WATCHDOG_USEC. \
-                With the owner guard (docs/guard.md), binds to the ports of user: owners by \
-                anyone else fail with EADDRINUSE; the BPF programs stay pinned under \
+                With the owner guard (docs/guard.md), binds to the ports of user: owners, and \
+                of unit: owners whose generator drop-in is loaded, by anyone else fail with \
+                EADDRINUSE; the BPF programs stay pinned under \
                 /sys/fs/bpf/portward when the daemon stops or dies, and a restarted daemon takes \
                 them over; denials are logged.
                 """)
@@ -37,7 +38,7 @@ extension Portward {
         var watchConfig = false
 
         @Flag(inversion: .prefixedNo, help: ArgumentHelp(
-            "The owner guard: refuse binds to the ports of user: owners to other users, in the kernel (BPF; EADDRINUSE). Default: on, off with --root; when BPF is unavailable, the entries are report-only."))
+            "The owner guard: refuse binds to the ports of user: and unit: owners to anyone else, in the kernel (BPF; EADDRINUSE). Default: on, off with --root; when BPF is unavailable, the entries are report-only."))
         var `guard`: Bool?
 
         @Option(help: ArgumentHelp("The proc filesystem to scan for socket holders.", valueName: "DIR"))
