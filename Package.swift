@@ -47,6 +47,27 @@ let package = Package(
         // Linux UAPI headers (netlink, sock_diag, inet_diag) and the glibc calls the Glibc
         // module does not export (signalfd, inotify).
         .systemLibrary(name: "CLinux"),
+        // libbpf: loads, pins and attaches the owner guard's BPF programs (Debian libbpf-dev;
+        // the binary then needs libbpf1).
+        .systemLibrary(
+            name: "CLibbpf",
+            pkgConfig: "libbpf",
+            providers: [.apt(["libbpf-dev"]), .yum(["libbpf-devel"])]
+        ),
+        // The BPF programs (C, Sources/PortwardBPF/*.bpf.c), compiled with clang -target bpf
+        // by the BPFObjectPlugin at build time and embedded as bytes; no object is committed.
+        .target(
+            name: "PortwardBPF",
+            exclude: ["guard.bpf.c"],
+            plugins: ["BPFObjectPlugin"]
+        ),
+        .plugin(
+            name: "BPFObjectPlugin",
+            capability: .buildTool(),
+            dependencies: ["portward-bpf-embed"]
+        ),
+        // Build-time helper of BPFObjectPlugin: turns a BPF object into a Swift source.
+        .executableTarget(name: "portward-bpf-embed"),
         // Pure: no I/O. Ports, port sets, configuration model and parser, kernel formats,
         // planner, classifier.
         .target(name: "PortwardCore"),
@@ -54,7 +75,7 @@ let package = Package(
         .target(
             name: "PortwardLinux",
             dependencies: [
-                "PortwardCore", "CSystemd", "CLinux",
+                "PortwardCore", "CSystemd", "CLinux", "CLibbpf", "PortwardBPF",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -85,13 +106,20 @@ let package = Package(
             path: "Tests/Fixtures/portward-cni-fixture"
         ),
         .testTarget(name: "PortwardCoreTests", dependencies: ["PortwardCore"]),
-        .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore"],
+        .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore", "PortwardBPF"],
                     exclude: ["Support"]),
         .testTarget(name: "PortwardAgentTests", dependencies: ["PortwardAgent", "PortwardLinux", "PortwardCore"],
                     exclude: ["Golden"]),
         // Runs the built binary and real tools; renders and writes metrics files with the
         // library to check them with promtool and node_exporter.
         .testTarget(name: "IntegrationTests", dependencies: ["PortwardCore", "PortwardLinux"], exclude: ["Support", "Golden"]),
+        // A command-line front end to the BPF guard's loader (PortwardLinux/BPF), for the
+        // guard's integration tests, which run it inside a throwaway cgroup and namespaces.
+        .executableTarget(
+            name: "portward-guard-tool",
+            dependencies: ["PortwardLinux", "PortwardCore"],
+            path: "Tests/GuardTool"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -19,7 +19,7 @@ struct Portward: ParsableCommand {
             attention as far as could be seen, but an owner could not be verified (a holder \
             that needs root or the daemon to identify; 3 wins when both apply); 64 usage error.
             """,
-        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self]
+        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self, RegisterOwner.self, Generator.self, Guard.self]
     )
 
     /// The entry point. When the first argument names a subcommand, only that subcommand's
@@ -33,8 +33,13 @@ struct Portward: ParsableCommand {
     /// start, so every text a user reads comes from it (Tests/IntegrationTests/Golden checks
     /// them byte for byte). An error thrown by `run()` exits through `exit(withError:)`, as in
     /// `main(_:)`.
+    /// Called as `portward-generator` (the link in /usr/lib/systemd/system-generators),
+    /// portward is the `generator` command.
     static func main() {
-        let arguments = Array(CommandLine.arguments.dropFirst())
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if CommandLine.arguments.first?.split(separator: "/").last == "portward-generator" {
+            arguments.insert("generator", at: 0)
+        }
         if let name = arguments.first,
            let command = configuration.subcommands.first(where: { $0.configuration.commandName == name }),
            var parsed = try? command.parseAsRoot(Array(arguments.dropFirst())),

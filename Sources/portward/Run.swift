@@ -19,7 +19,12 @@ extension Portward {
                 configuration and re-applies it (RELOADING=1, then READY=1); a bad new \
                 configuration keeps the running reservation and logs why. SIGTERM or SIGINT sends \
                 STOPPING=1 and exits 0, leaving the reservation in place. If the first apply \
-                fails, exits non-zero at once. Sends WATCHDOG=1 at half of $WATCHDOG_USEC.
+                fails, exits non-zero at once. Sends WATCHDOG=1 at half of $WATCHDOG_USEC. \
+                With the owner guard (docs/guard.md), binds to the ports of user: owners, and \
+                of unit: owners whose generator drop-in is loaded, by anyone else fail with \
+                EADDRINUSE; the BPF programs stay pinned under \
+                /sys/fs/bpf/portward when the daemon stops or dies, and a restarted daemon takes \
+                them over; denials are logged.
                 """)
 
         @OptionGroup var options: CommonOptions
@@ -32,6 +37,10 @@ extension Portward {
 
         @Flag(help: "Also reload when files change in the configuration directories (inotify).")
         var watchConfig = false
+
+        @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+            "The owner guard: refuse binds to the ports of user: and unit: owners to anyone else, in the kernel (BPF; EADDRINUSE). Default: on, off with --root; when BPF is unavailable, the entries are report-only."))
+        var `guard`: Bool?
 
         @Option(help: ArgumentHelp("The proc filesystem to scan for socket holders.", valueName: "DIR"))
         var procfs: String = "/proc"
@@ -49,7 +58,8 @@ extension Portward {
             try exiting { () throws(ExitStatus) in
                 try DaemonLoop.run(options.context, options: DaemonOptions(
                     force: force, interval: interval.seconds, procRoot: procfs, watchConfig: watchConfig,
-                    metricsFile: metricsFile.flatMap { try? MetricsFile(path: $0) }))
+                    metricsFile: metricsFile.flatMap { try? MetricsFile(path: $0) },
+                    ownerGuard: `guard`))
             }
         }
     }

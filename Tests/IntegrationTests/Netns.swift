@@ -58,7 +58,7 @@ enum Netns {
 
     /// Spawns `argv` (clean signal mask and dispositions, `ExternalTools.spawn`) with
     /// `environment`, output to the given files, and waits for it.
-    private static func spawnAndWait(_ argv: [String], environment: [String], stdout: String, stderr: String) throws -> Int32 {
+    static func spawnAndWait(_ argv: [String], environment: [String], stdout: String, stderr: String) throws -> Int32 {
         ExternalTools.wait(try ExternalTools.spawn(argv, environment: environment, stdout: stdout, stderr: stderr))
     }
 

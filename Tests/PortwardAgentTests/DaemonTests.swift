@@ -17,6 +17,9 @@ final class DaemonHarness {
     let journal = JournalRecorder()
     var context: TargetContext { TargetContext(root: root.path) }
     lazy var daemon: Daemon = makeDaemon()
+    /// The owner guard's kernel side (none by default).
+    var guardProvider: GuardProvider?
+    var options = DaemonOptions(interval: 1)
 
     var metricsFile: MetricsFile?
 
@@ -35,8 +38,10 @@ final class DaemonHarness {
                                  sockDiag: sockets)
             },
             loadConfiguration: { ConfigLoader(root: root, resolveService: { _, _ in nil }).load() },
-            pid: 4242)
-        return Daemon(context: context, options: DaemonOptions(interval: 1, metricsFile: metricsFile), environment: environment)
+            pid: 4242, guardProvider: guardProvider)
+        var options = self.options
+        options.metricsFile = metricsFile
+        return Daemon(context: context, options: options, environment: environment)
     }
 
     /// daemon.json as the daemon published it.

@@ -67,7 +67,7 @@ import Testing
 
     /// radius held by its unit; rsync's port held by rpcbind and not reserved; a
     /// connection that took a nodeport as its source port; kadmin free.
-    static func status(json: Bool) -> String {
+    static func status(json: Bool, daemon: DaemonProbe = DaemonProbe(view: nil, isRunning: false)) -> String {
         let root = Self.makeRoot()
         let proc = TemporaryTree("portward-golden-proc")
         fakeProc(proc, processes: [
@@ -92,7 +92,7 @@ import Testing
                                      processes: ProcessTable(procRoot: proc.path, unitLookup: { units[$0] }),
                                      sockDiag: sockets)
                 },
-                daemon: DaemonProbe(view: nil, isRunning: false)
+                daemon: daemon, pinnedGuard: { nil }
             ).run(on: terminal)
         }
         return text
@@ -232,5 +232,31 @@ import Testing
         #expect(json.contains("else 5 when any is `unverified`"))
         #expect(statusHelp.contains("else 5 when one is unverified"))
         #expect(mainHelp.contains("5 (status)"))
+    }
+
+    /// A running daemon whose owner guard is in force for keystone (user:0) and has denied
+    /// two binds to it; radius (unit:) and rsync (exe:) are report-only.
+    static func guardDaemon() -> DaemonProbe {
+        var view = DaemonView(pid: 4242, startedAt: 1_796_000_000, interval: 1)
+        view.ownerGuard = DaemonView.GuardView(
+            unavailable: nil,
+            entries: [
+                "radius": EntryProtection(.reportOnly, reason: "the generator's drop-in for freeradius.service is missing: run systemctl daemon-reload"),
+                "rsync": EntryProtection(.reportOnly, reason: "exe: owners are not guarded (no race-free way to know a binder's executable)"),
+                "keystone": EntryProtection(.guarded),
+                "nodeports": EntryProtection(.unguarded, reason: "no owner (reservation only)"),
+            ],
+            denials: [GuardDenialRecord(entry: "keystone", port: 35357, transport: .tcp, pid: 990, command: "ypserv",
+                                        uid: 0, unit: "ypserv.service", count: 2, at: 1_796_000_100)],
+            denied: 2)
+        return DaemonProbe(view: view, isRunning: true)
+    }
+
+    @Test func statusWithGuard() {
+        Golden.expect("status-guard.txt", Self.status(json: false, daemon: Self.guardDaemon()))
+    }
+
+    @Test func statusWithGuardJSON() {
+        Golden.expect("status-guard.json.txt", Self.status(json: true, daemon: Self.guardDaemon()))
     }
 }

@@ -8,8 +8,9 @@ E2E_REPO=${E2E_REPO:-$(cd "$E2E_DIR/../.." && pwd)}
 E2E_ROOTFS=${E2E_ROOTFS:-$E2E_REPO/.cache/e2e-rootfs}
 E2E_SUITE=${E2E_SUITE:-bookworm}
 E2E_MIRROR=${E2E_MIRROR:-http://deb.debian.org/debian}
-# Packages in the image on top of minbase. socat gives the test services real bind()s.
-E2E_INCLUDE=systemd,systemd-sysv,iproute2,dbus,socat,procps
+# Packages in the image on top of minbase. socat gives the test services real bind()s;
+# libbpf1 is a run-time library of the portward binary (the BPF owner guard's loader).
+E2E_INCLUDE=systemd,systemd-sysv,iproute2,dbus,socat,procps,libbpf1
 # Bump when the image recipe changes: a cached rootfs with another stamp is rebuilt.
 E2E_ROOTFS_STAMP="v1 $E2E_SUITE $E2E_INCLUDE"
 

@@ -3,7 +3,9 @@ import PortwardCore
 import PortwardLinux
 
 /// `portward check`: validates the configuration, prints the entries and the merged plan
-/// (reading the kernel's value when it can; any user may) and the warnings. Changes nothing.
+/// (reading the kernel's value when it can; any user may), each entry's protection by the
+/// owner guard (GUARD column; a note says why an owner entry is report-only), and the
+/// warnings. Changes nothing.
 public struct CheckCommand {
     public let context: TargetContext
     /// Report the safety-rail error as a warning, as `apply --force` would.
@@ -11,7 +13,11 @@ public struct CheckCommand {
     /// The kernel key; nil: the target's.
     public let sysctl: ReservedPortsSysctl?
 
-    public init(context: TargetContext, force: Bool, sysctl: ReservedPortsSysctl? = nil) {
+    /// The running daemon (its owner guard's state); nil: probed from the target.
+    public let daemon: DaemonProbe?
+
+    public init(context: TargetContext, force: Bool, sysctl: ReservedPortsSysctl? = nil, daemon: DaemonProbe? = nil) {
+        self.daemon = daemon
         self.context = context
         self.force = force
         self.sysctl = sysctl
@@ -21,7 +27,9 @@ public struct CheckCommand {
     public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
         let configuration = try context.loadConfiguration(reportingTo: terminal)
         terminal.report(Self.unknownOwners(configuration, root: context.root))
-        terminal.out(PlanReport.entries(configuration))
+        let protections = Self.protections(configuration, daemon: daemon ?? DaemonProbe(context), context: context)
+        terminal.report(Self.guardNotes(configuration, protections))
+        terminal.out(PlanReport.entries(configuration, protections: protections))
         let transaction = ReservationTransaction(context: context, sysctl: sysctl)
         do {
             let (plan, warnings) = try transaction.plan(configuration, force: force)
@@ -32,6 +40,25 @@ public struct CheckCommand {
             terminal.error("cannot read the kernel's reservation (\(error)); plan not computed")
         } catch {
             throw error as! ExitStatus
+        }
+    }
+
+    /// Each entry's protection by the owner guard: the running daemon's, or, without one,
+    /// what a daemon with the guard available would do.
+    static func protections(_ configuration: Configuration, daemon: DaemonProbe, context: TargetContext) -> [String: EntryProtection] {
+        let hooked = OwnerRegistry(context).hooked(GuardPolicy.ownerUnits(configuration))
+        if daemon.isRunning, daemon.view?.ownerGuard != nil {
+            return GuardReport.protections(configuration, daemon: daemon, pinned: nil, hookedUnits: hooked)
+        }
+        return GuardPolicy.protections(configuration, userIDs: UserDatabase.uids(of: configuration), unavailable: nil,
+                                       hookedUnits: hooked)
+    }
+
+    /// A note per owner entry the guard does not protect, saying why.
+    static func guardNotes(_ configuration: Configuration, _ protections: [String: EntryProtection]) -> [Diagnostic] {
+        configuration.entries.compactMap { entry in
+            guard let p = protections[entry.name], p.state == .reportOnly else { return nil }
+            return .note("\(entry.name): report-only (not guarded): \(p.reason ?? "")", at: entry.location)
         }
     }
 

@@ -3,7 +3,8 @@ import PortwardLinux
 
 /// `portward status`: per declared entry and protocol, whether its ports are reserved and
 /// who holds them, from a live check (the kernel value, sock_diag, /proc) completed by the
-/// running daemon's attribution (daemon.json) for holders this user cannot read.
+/// running daemon's attribution (daemon.json) for holders this user cannot read, and how
+/// the owner guard protects each entry (`GuardReport`).
 public struct StatusCommand {
     public let context: TargetContext
     /// JSON (docs/status-json.md) instead of a table.
@@ -16,10 +17,15 @@ public struct StatusCommand {
     public let makeHolderLookup: (() throws -> HolderLookup)?
     /// The daemon as seen by this command; nil: probed from the target.
     public let daemon: DaemonProbe?
+    /// Reads the owner guard's pinned map (used when no daemon runs); nil:
+    /// `GuardReport.pinnedEntries` (root only).
+    public let pinnedGuard: (() -> (entries: [GuardKey: GuardOwner], netnsCookie: UInt64)?)?
 
     public init(context: TargetContext, json: Bool, procRoot: String = "/proc",
                 sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: (() throws -> HolderLookup)? = nil,
-                daemon: DaemonProbe? = nil) {
+                daemon: DaemonProbe? = nil,
+                pinnedGuard: (() -> (entries: [GuardKey: GuardOwner], netnsCookie: UInt64)?)? = nil) {
+        self.pinnedGuard = pinnedGuard
         self.context = context
         self.json = json
         self.procRoot = procRoot
@@ -57,11 +63,18 @@ public struct StatusCommand {
                                            sockets: sockets, userIDs: UserDatabase.uids(of: configuration),
                                            reservationTimes: times)
         let incomplete = sockets.contains { $0.holders.isEmpty && $0.socket.inode != 0 && $0.attribution != .complete }
+        let protections = GuardReport.protections(
+            configuration, daemon: daemon,
+            pinned: daemon.isRunning ? nil : (pinnedGuard ?? GuardReport.pinnedEntries)(),
+            hookedUnits: OwnerRegistry(context).hooked(GuardPolicy.ownerUnits(configuration)))
         if json {
-            terminal.out(StatusJSON.render(rows, reserved: reserved, attributionComplete: !incomplete, daemon: daemon) + "\n")
+            terminal.out(StatusJSON.render(rows, reserved: reserved, attributionComplete: !incomplete, daemon: daemon,
+                                           protections: protections) + "\n")
         } else {
             terminal.out(daemon.summary + "\n")
-            terminal.out(StatusTable.render(rows, attributionIncomplete: incomplete))
+            terminal.out(StatusTable.render(rows, attributionIncomplete: incomplete, protections: protections))
+            terminal.out(GuardReport.reasons(configuration, protections))
+            terminal.out(GuardReport.denials(daemon))
         }
         if rows.contains(where: { $0.state == .conflict || !$0.unreserved.isEmpty }) {
             throw .attention

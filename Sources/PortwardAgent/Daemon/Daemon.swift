@@ -15,14 +15,27 @@ public struct DaemonOptions: Sendable {
     public var watchConfig: Bool
     /// node_exporter textfile to keep current (`--metrics-file`), nil for none.
     public var metricsFile: MetricsFile?
+    /// The owner guard (`--guard`, `--no-guard`): nil is on for the root `/` and off with
+    /// `--root` (the guard acts on the whole host: the cgroup root and this network namespace).
+    public var ownerGuard: Bool?
 
     public init(force: Bool = false, interval: Double = 1, procRoot: String = "/proc", watchConfig: Bool = false,
-                metricsFile: MetricsFile? = nil) {
+                metricsFile: MetricsFile? = nil, ownerGuard: Bool? = nil) {
         self.force = force
         self.interval = interval
         self.procRoot = procRoot
         self.watchConfig = watchConfig
         self.metricsFile = metricsFile
+        self.ownerGuard = ownerGuard
+    }
+
+    /// Why the owner guard is off by switch for `context`, or nil when it is on.
+    func guardSwitchedOff(_ context: TargetContext) -> String? {
+        switch ownerGuard {
+        case false?: "the guard is switched off (--no-guard)"
+        case true?: nil
+        case nil: context.root == "/" ? nil : "the guard is off with --root (it would act on the whole host; --guard turns it on)"
+        }
     }
 }
 
@@ -41,10 +54,18 @@ public struct DaemonEnvironment {
     public var loadConfiguration: () -> ConfigLoader.Result
     /// The daemon's pid, for daemon.json.
     public var pid: Int32
+    /// The owner guard's kernel side; nil: none (every owner entry is report-only).
+    public var guardProvider: GuardProvider?
+    /// Where `unit:` owners' cgroups and drop-ins are found; nil: none (unit: entries are
+    /// report-only).
+    public var ownerRegistry: OwnerRegistry?
 
     public init(notifier: any ServiceNotifier, clock: any ClockSource, logger: Logger,
                 sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: @escaping () throws -> HolderLookup,
-                loadConfiguration: @escaping () -> ConfigLoader.Result, pid: Int32) {
+                loadConfiguration: @escaping () -> ConfigLoader.Result, pid: Int32,
+                guardProvider: GuardProvider? = nil, ownerRegistry: OwnerRegistry? = nil) {
+        self.guardProvider = guardProvider
+        self.ownerRegistry = ownerRegistry
         self.notifier = notifier
         self.clock = clock
         self.logger = logger
@@ -55,13 +76,14 @@ public struct DaemonEnvironment {
     }
 
     /// The real system: sd_notify, the kernel's clocks, the journal (`JournalLogHandler`),
-    /// sock_diag and `procRoot`, the configuration files under `context.root`.
+    /// sock_diag and `procRoot`, the configuration files under `context.root`, the BPF
+    /// owner guard (`GuardProvider.system`).
     public static func system(_ context: TargetContext, procRoot: String) -> DaemonEnvironment {
         DaemonEnvironment(notifier: SystemdNotifier(), clock: SystemClock(),
                           logger: Logger(label: "portward") { _ in JournalLogHandler() },
                           makeHolderLookup: { try HolderLookup(procRoot: procRoot) },
                           loadConfiguration: { ConfigLoader(root: context.root).load() },
-                          pid: getpid())
+                          pid: getpid(), guardProvider: .system, ownerRegistry: OwnerRegistry(context))
     }
 }
 
@@ -80,6 +102,7 @@ public final class Daemon {
     private let publisher: DaemonViewPublisher
     private let metrics: MetricsReporter?
     private var poller: Poller?
+    private let ownerGuard: OwnerGuard
 
     /// Asked under the reconcile lock before a drift repair: true when a reload is already
     /// pending, so the ports "missing" from the old configuration are the new
@@ -93,6 +116,9 @@ public final class Daemon {
         transaction = ReservationTransaction(context: context, sysctl: environment.sysctl)
         journal = JournalReporter(logger: environment.logger, retryInterval: options.interval)
         statusLine = StatusReporter(notifier: environment.notifier)
+        ownerGuard = OwnerGuard(provider: environment.guardProvider, switchedOff: options.guardSwitchedOff(context),
+                                clearWhenOff: options.ownerGuard == false,
+                                clock: environment.clock)
         publisher = DaemonViewPublisher(store: context.daemonViewStore,
                                         view: DaemonView(pid: environment.pid, startedAt: environment.clock.realtime(),
                                                          interval: options.interval))
@@ -110,6 +136,21 @@ public final class Daemon {
     public var summary: String {
         StatusLine.text(configuration, conflicts: poller?.conflicts ?? [], failure: poller?.failure,
                         repairRefused: poller?.refusal.first?.message)
+    }
+
+    /// Called with the owner guard's event descriptor once the guard is installed (the
+    /// loop watches it and calls `readGuardEvents`).
+    public var watchGuardEvents: (Int32) -> Void {
+        get { ownerGuard.watchEvents }
+        set { ownerGuard.watchEvents = newValue }
+    }
+
+    /// Reads the guard's waiting denials; the next cycle reports them.
+    public func readGuardEvents() { ownerGuard.readEvents() }
+
+    /// Each entry's protection by the owner guard, by entry name.
+    public var protections: [String: EntryProtection] {
+        view.ownerGuard?.entries ?? [:]
     }
 
     /// Logs a catalogue event.
@@ -135,6 +176,8 @@ public final class Daemon {
         poller = Poller(configuration: loaded.configuration, transaction: transaction, force: options.force,
                         clock: environment.clock, makeLookup: environment.makeHolderLookup)
         log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: false))
+        // The guard before READY: units ordered after portward.service find it in place.
+        applyGuard(loaded.configuration)
         // READY first: the boot path waits for it, not for the first holder scan.
         ready()
         poll()
@@ -159,6 +202,7 @@ public final class Daemon {
             case .success(let committed):
                 for diagnostic in committed.warnings + committed.plan.diagnostics { log(.configuration(diagnostic)) }
                 poller?.reload(loaded.configuration)
+                applyGuard(loaded.configuration)
                 poll(updatingStatus: false)
                 log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: true))
             case .failure(let failure):
@@ -175,6 +219,41 @@ public final class Daemon {
         log(.stopping())
     }
 
+    /// The unit owners' cgroup ids the map holds (for `checkUnitOwners`).
+    private var writtenUnitCgroups: [String: UInt64] = [:]
+
+    /// The safety net for a unit owner whose hook did not run or failed: when the unit's
+    /// recorded cgroup directory now has another id (the unit restarted) than the map
+    /// holds, the map is written again (one stat(2) per unit owner and cycle). The hook
+    /// normally got there first, and then this only confirms it.
+    private func checkUnitOwners() {
+        guard let registry = environment.ownerRegistry, let configuration = poller?.configuration else { return }
+        for (unit, written) in writtenUnitCgroups {
+            if let now = registry.currentRecordedCgroup(unit), now != written {
+                applyGuard(configuration)
+                return
+            }
+        }
+    }
+
+    private func applyGuard(_ configuration: Configuration) {
+        let userIDs = UserDatabase.uids(of: configuration)
+        let hooked = environment.ownerRegistry?.hooked(GuardPolicy.ownerUnits(configuration)) ?? []
+        var cgroups: [String: UInt64] = [:]
+        var lock: FileLock?
+        if let registry = environment.ownerRegistry, !hooked.isEmpty {
+            // Held while the map is written: an owner's hook waits, then writes its newer id.
+            lock = try? registry.lock()
+            cgroups = registry.cgroupIDs(hooked.sorted(), procRoot: options.procRoot)
+        }
+        for event in ownerGuard.apply(configuration, userIDs: userIDs, hookedUnits: hooked, unitCgroups: cgroups) { log(event) }
+        lock?.release()
+        writtenUnitCgroups = ownerGuard.unavailable == nil ? cgroups : [:]
+        publisher.setGuard(unavailable: ownerGuard.unavailable,
+                           entries: GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable,
+                                                            hookedUnits: hooked))
+    }
+
     private func ready() {
         let summary = self.summary
         environment.notifier.notify(.ready(status: summary))
@@ -183,7 +262,9 @@ public final class Daemon {
 
     private func poll(updatingStatus: Bool) {
         guard let poller else { return }
-        let outcome = poller.poll(reloadPending: reloadPending)
+        checkUnitOwners()
+        var outcome = poller.poll(reloadPending: reloadPending)
+        outcome.guardDenials = ownerGuard.takeDenials()
         let summary = self.summary
         journal.report(outcome, summary: summary)
         publisher.report(outcome, summary: summary)

@@ -4,7 +4,7 @@ import PortwardLinux
 
 /// `portward run`: the daemon on an `EventLoop` (sd-event). Sources: SIGHUP (reload),
 /// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the --watch-config
-/// inotify descriptor, and the service watchdog. Signals have the higher priority, so a
+/// inotify descriptor, the owner guard's ring buffer (denials), and the service watchdog. Signals have the higher priority, so a
 /// SIGHUP that is pending when the timer is due is handled first.
 public enum DaemonLoop {
     /// How long a burst of configuration changes (a package install) may settle before the
@@ -57,6 +57,12 @@ public enum DaemonLoop {
         }
 
         daemon.reloadPending = { EventLoop.isPending(SIGHUP) }
+        // The guard's ring buffer (installed at start or at a reload that first needs it).
+        daemon.watchGuardEvents = { descriptor in
+            do { try loop.addReadable(descriptor) { _ in daemon.readGuardEvents() } } catch {
+                daemon.log(.degraded("owner guard: cannot watch its events (\(error)); they are read every check"))
+            }
+        }
         try daemon.start()
 
         do {

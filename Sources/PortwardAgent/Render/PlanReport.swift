@@ -2,13 +2,16 @@ import PortwardCore
 
 /// Human-readable rendering of a configuration and a plan (`check`).
 public enum PlanReport {
-    /// The entries table: ENTRY, PORTS, PROTO, OWNER, SOURCE (`file:line`).
-    public static func entries(_ configuration: Configuration) -> String {
+    /// The entries table: ENTRY, PORTS, PROTO, OWNER, GUARD (`guarded`, `report-only`, `-`:
+    /// the entry's protection by the owner guard, from `protections` by entry name), SOURCE
+    /// (`file:line`).
+    public static func entries(_ configuration: Configuration, protections: [String: EntryProtection] = [:]) -> String {
         let rows = configuration.entries.map { entry in
             [entry.name, entry.portsDescription, entry.protocols.description,
-             entry.owner.description, entry.location.file + ":" + String(entry.location.line)]
+             entry.owner.description, GuardReport.cell(protections[entry.name]),
+             entry.location.file + ":" + String(entry.location.line)]
         }
-        return Table.render(header: ["ENTRY", "PORTS", "PROTO", "OWNER", "SOURCE"], rows: rows)
+        return Table.render(header: ["ENTRY", "PORTS", "PROTO", "OWNER", "GUARD", "SOURCE"], rows: rows)
     }
 
     /// The plan: declared, kernel now, reserved by others, to add, to release, new value;

@@ -22,6 +22,13 @@ public enum StatusJSON {
         var drift: [DaemonView.Drift]
         var repairRefused: String?
         var omitted: DaemonView.Omitted?
+        var `guard`: Guard?
+    }
+
+    struct Guard: Encodable {
+        var unavailable: String?
+        var denied: Int
+        var denials: [GuardDenialRecord]
     }
 
     struct Entry: Encodable {
@@ -36,6 +43,7 @@ public enum StatusJSON {
         var state: String
         /// `unverified` only: why the owner could not be checked (first such socket).
         var unverifiedReason: String?
+        var `guard`: EntryProtection
         var sockets: [Socket]
     }
 
@@ -68,16 +76,19 @@ public enum StatusJSON {
     }
 
     /// The document, pretty-printed with sorted keys (no trailing newline).
+    /// - Parameter protections: each entry's protection by the owner guard, by entry name.
     public static func render(_ rows: [EntryStatus], reserved: PortSet, attributionComplete: Bool,
-                              daemon: DaemonProbe) -> String {
+                              daemon: DaemonProbe, protections: [String: EntryProtection] = [:]) -> String {
         let view = daemon.view
+        let guardView = daemon.isRunning ? view?.ownerGuard : nil
         let document = Document(
             reservedPorts: reserved.description,
             attributionComplete: attributionComplete,
             daemon: Daemon(running: daemon.isRunning, pid: view.map { Int($0.pid) }, startedAt: view?.startedAt,
                            lastPollAt: view?.lastPollAt, pollError: view?.pollError,
                            conflicts: view?.conflicts ?? [], drift: view?.drift ?? [],
-                           repairRefused: view?.repairRefused, omitted: view?.omitted),
+                           repairRefused: view?.repairRefused, omitted: view?.omitted,
+                           guard: guardView.map { Guard(unavailable: $0.unavailable, denied: $0.denied, denials: $0.denials) }),
             entries: rows.map { row in
                 Entry(name: row.entry.name, protocol: row.transport.rawValue,
                       ports: row.entry.portsDescription, owner: row.entry.owner.description,
@@ -85,6 +96,7 @@ public enum StatusJSON {
                       reserved: row.reserved.rawValue, unreservedPorts: row.unreserved.description,
                       state: row.state.rawValue,
                       unverifiedReason: row.findings.lazy.compactMap { $0.unverifiedReason(owner: row.entry.owner) }.first,
+                      guard: protections[row.entry.name] ?? EntryProtection(.unguarded),
                       sockets: row.findings.map { f in
                           Socket(port: Int(f.socket.localPort), family: f.socket.family.description,
                                  localAddress: f.socket.localAddress,

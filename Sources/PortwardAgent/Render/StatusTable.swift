@@ -2,13 +2,16 @@ import PortwardCore
 
 /// The human-readable `portward status` table.
 public enum StatusTable {
-    public static func render(_ rows: [EntryStatus], attributionIncomplete: Bool) -> String {
+    /// - Parameter protections: each entry's protection by the owner guard (GUARD column:
+    ///   `guarded`, `report-only`, `-`), by entry name.
+    public static func render(_ rows: [EntryStatus], attributionIncomplete: Bool,
+                              protections: [String: EntryProtection] = [:]) -> String {
         let cells = rows.map { row in
             [row.entry.name, row.transport.rawValue, row.entry.portsDescription,
-             row.reserved.rawValue, row.state.rawValue,
+             row.reserved.rawValue, row.state.rawValue, GuardReport.cell(protections[row.entry.name]),
              holders(row, attributionIncomplete: attributionIncomplete)]
         }
-        var text = Table.render(header: ["ENTRY", "PROTO", "PORTS", "RESERVED", "STATE", "HOLDERS"], rows: cells)
+        var text = Table.render(header: ["ENTRY", "PROTO", "PORTS", "RESERVED", "STATE", "GUARD", "HOLDERS"], rows: cells)
         let conflicts = rows.flatMap { row in row.findings.filter(\.verdict.isConflict).map { (row, $0) } }
         for (row, finding) in conflicts {
             let state = "\(finding.socket.state)"

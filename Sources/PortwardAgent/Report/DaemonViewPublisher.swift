@@ -12,6 +12,14 @@ final class DaemonViewPublisher: OutcomeReporter {
         self.view = view
     }
 
+    /// Records the owner guard's state (kept with its denials until the next call).
+    func setGuard(unavailable: String?, entries: [String: EntryProtection]) {
+        var state = view.ownerGuard ?? DaemonView.GuardView(unavailable: unavailable, entries: entries)
+        state.unavailable = unavailable
+        state.entries = entries
+        view.ownerGuard = state
+    }
+
     func report(_ outcome: PollOutcome, summary: String) {
         view.update(with: outcome)
         try? store.save(view)

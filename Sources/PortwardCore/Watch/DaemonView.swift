@@ -30,6 +30,30 @@ public struct DaemonView: Codable, Equatable, Sendable {
     /// run as root still sees them all.
     public var omitted: Omitted?
 
+    /// The owner guard as this daemon runs it; nil from a daemon that predates it.
+    public var ownerGuard: GuardView?
+
+    /// The owner guard's state: in force or not (and why), each entry's protection, and
+    /// the most recent denials (newest last, at most `denialHistory`).
+    public struct GuardView: Codable, Equatable, Sendable {
+        /// Why the guard is not in force (unavailable, switched off); nil when it is.
+        public var unavailable: String?
+        /// Every entry's protection, by entry name.
+        public var entries: [String: EntryProtection]
+        public var denials: [GuardDenialRecord]
+        /// Binds refused since the daemon started (counted before aggregation).
+        public var denied: Int
+
+        public init(unavailable: String?, entries: [String: EntryProtection], denials: [GuardDenialRecord] = [], denied: Int = 0) {
+            self.unavailable = unavailable
+            self.entries = entries
+            self.denials = denials
+            self.denied = denied
+        }
+    }
+
+    public static let denialHistory = 20
+
     /// At most this many conflicts and holder records are written (about 300 bytes each).
     public static let conflictLimit = 200
     public static let holderLimit = 1000
@@ -94,6 +118,14 @@ extension DaemonView {
         let left = (conflicts: outcome.conflicts.count - conflicts.count, holders: outcome.holders.count - holders.count)
         omitted = left == (0, 0) ? nil : Omitted(conflicts: left.conflicts, holders: left.holders)
         repairRefused = outcome.repairRefused.first?.message
+        if !outcome.guardDenials.isEmpty, ownerGuard != nil {
+            let records = GuardDenialRecord.aggregate(outcome.guardDenials)
+            ownerGuard!.denied += records.filter { !$0.allowed }.reduce(0) { $0 + $1.count }
+            ownerGuard!.denials += records
+            if ownerGuard!.denials.count > Self.denialHistory {
+                ownerGuard!.denials.removeFirst(ownerGuard!.denials.count - Self.denialHistory)
+            }
+        }
         if let drift = outcome.drift {
             self.drift.append(Drift(at: outcome.at, lost: drift.lost.description, restored: drift.restored.description))
             if self.drift.count > Self.driftHistory { self.drift.removeFirst(self.drift.count - Self.driftHistory) }

@@ -3,7 +3,8 @@
 /// messages per 30 s by default, is never what drops them).
 ///
 /// Per `period` (60 s):
-/// - conflict events (started and ended, already grouped per holder): at most
+/// - conflict events (started and ended, already grouped per holder) and guard denials
+///   (aggregated per process and port): together at most
 ///   `conflictBudget`; the rest are counted and summed up in one `eventsSuppressed` event
 ///   at the end of the period;
 /// - drift repairs: the first is reported, later ones within the period are counted and
@@ -34,7 +35,7 @@ public struct EventThrottle: Sendable {
         var out = flush(now: now)
         for event in events {
             switch event.kind {
-            case .conflictStarted, .conflictEnded:
+            case .conflictStarted, .conflictEnded, .guardDenied:
                 if conflictsSent < conflictBudget {
                     conflictsSent += 1
                     out.append(event)

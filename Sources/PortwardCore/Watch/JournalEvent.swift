@@ -40,6 +40,12 @@ public struct JournalEvent: Hashable, Sendable {
         /// Conflict events were left out to bound the journal (a flood); counted here once
         /// per period.
         case eventsSuppressed = "9ddcda13d7f14cd282850aafddc90bb5"
+        /// The owner guard refused a bind to a guarded port (the process got EADDRINUSE),
+        /// or saw one to a report-only port; aggregated per process, port and protocol.
+        case guardDenied = "d0f1bb41287246d99a82b05ffa9aea84"
+        /// The owner guard is in force (installed, or the pinned programs taken over) and
+        /// its entries were written: logged at start-up and when a reload changes them.
+        case guardActive = "f0d7cc82e3d64e8983c437c4956b8275"
 
         /// MESSAGE_ID value: 32 lowercase hex digits.
         public var messageID: String { rawValue }
@@ -204,6 +210,41 @@ extension JournalEvent {
                      fields: ["PORTWARD_COUNT": String(count)])
     }
 
+    /// A bind the owner guard refused (`record.allowed`: saw, on a report-only map entry).
+    /// Fields: PORTWARD_ENTRY (when declared), PORTWARD_PORT, PORTWARD_PROTOCOL,
+    /// PORTWARD_HOLDER_PID, PORTWARD_HOLDER_COMM, PORTWARD_HOLDER_UID, PORTWARD_HOLDER_UNIT,
+    /// PORTWARD_COUNT, PORTWARD_VERDICT (`denied` or `reported`).
+    public static func guardDenied(_ record: GuardDenialRecord) -> JournalEvent {
+        var fields: [String: String] = [
+            "PORTWARD_PORT": String(record.port),
+            "PORTWARD_PROTOCOL": record.transport.rawValue,
+            "PORTWARD_HOLDER_PID": String(record.pid),
+            "PORTWARD_HOLDER_UID": String(record.uid),
+            "PORTWARD_COUNT": String(record.count),
+            "PORTWARD_VERDICT": record.allowed ? "reported" : "denied",
+        ]
+        if let entry = record.entry { fields["PORTWARD_ENTRY"] = entry }
+        if let command = record.command { fields["PORTWARD_HOLDER_COMM"] = command }
+        if let unit = record.unit { fields["PORTWARD_HOLDER_UNIT"] = unit }
+        let process = "pid \(record.pid) (\((record.command ?? "?").escapingControlCharacters)) uid \(record.uid)"
+            + (record.unit.map { " unit \($0.escapingControlCharacters)" } ?? "")
+        let what = "\(record.port)/\(record.transport.rawValue)" + (record.entry.map { " (\($0))" } ?? "")
+        let times = record.count == 1 ? "" : " \(record.count) times"
+        let message = record.allowed
+            ? "guard: \(process) bound the report-only port \(what)\(times)"
+            : "guard: denied \(what) to \(process)\(times) (EADDRINUSE)"
+        return JournalEvent(.guardDenied, .warning, message, fields: fields)
+    }
+
+    /// The owner guard is in force for `entries` (names) on `ports`; `tookOver`: the
+    /// programs a previous daemon pinned were kept.
+    public static func guardActive(entries: [String], ports: PortSet, tookOver: Bool) -> JournalEvent {
+        let list = entries.isEmpty ? "no entries" : entries.joined(separator: ", ")
+        return JournalEvent(.guardActive, .info,
+                            "owner guard in force for \(list)" + (tookOver ? " (took over the pinned programs)" : ""),
+                            fields: ["PORTWARD_PORT": ports.description, "PORTWARD_ENTRY": entries.joined(separator: ",")])
+    }
+
     /// The daemon stops; the reservation stays.
     public static func stopping() -> JournalEvent {
         JournalEvent(.stopping, .info, "stopping; the reservation stays in place")
@@ -215,7 +256,8 @@ extension JournalEvent {
     }
 
     /// The events one watch cycle gives, in the order it met them: repair warnings,
-    /// refused repair, drift, foreign additions, conflicts started, conflicts ended, then
+    /// refused repair, drift, foreign additions, conflicts started, conflicts ended, guard
+    /// denials (aggregated per process, port and protocol), then
     /// the cycle's failure (the first of a series) or recovery.
     public static func events(for outcome: PollOutcome, retryInterval: Double) -> [JournalEvent] {
         var events: [JournalEvent] = []
@@ -226,6 +268,7 @@ extension JournalEvent {
         if !outcome.foreignAdded.isEmpty { events.append(.foreignAdded(outcome.foreignAdded)) }
         events += ConflictGroup.group(outcome.conflictsStarted).map { .conflicts($0, started: true) }
         events += ConflictGroup.group(outcome.conflictsEnded).map { .conflicts($0, started: false) }
+        events += GuardDenialRecord.aggregate(outcome.guardDenials).map(JournalEvent.guardDenied)
         if outcome.recovered { events.append(.pollRecovered()) }
         if let failure = outcome.failure, outcome.failureStarted {
             events.append(.pollFailed(failure, retryInterval: retryInterval))

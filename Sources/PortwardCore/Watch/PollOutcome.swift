@@ -48,6 +48,8 @@ public struct PollOutcome: Equatable, Sendable {
     /// The classification of every declared entry and protocol at the last successful
     /// holder check (`status`'s rows; metrics are built from them).
     public var statuses: [EntryStatus] = []
+    /// Binds the owner guard refused since the previous cycle (read from its ring buffer).
+    public var guardDenials: [GuardDenialRecord] = []
     /// Why the cycle failed (netlink, /proc, sysctl, state file); nil when it succeeded.
     public var failure: String?
     /// True when this failure follows a successful cycle (reported once, not every cycle).

@@ -20,7 +20,7 @@ if "$E2E_REPO/scripts/package-rpm" --prebuilt "$E2E_BIN" --out "$B/rpms" >"$B/pa
     e2e_expect "rpm -qlp lists the package's files" bash -c '
         l=$(rpm -qlp "$1") || exit 1
         for f in /usr/sbin/portward /usr/lib/systemd/system/portward.service /etc/portward/ports.conf \
-                 /etc/portward/ports.d /usr/lib/portward/ports.d /usr/share/man/man8/portward.8 \
+                 /usr/lib/systemd/system-generators/portward-generator /etc/portward/ports.d /usr/lib/portward/ports.d /usr/share/man/man8/portward.8 \
                  /usr/share/man/man5/portward.conf.5 /usr/share/bash-completion/completions/portward \
                  /usr/share/zsh/site-functions/_portward /usr/share/fish/vendor_completions.d/portward.fish; do
             grep -qx "$f" <<<"$l" || { echo "not listed: $f"; exit 1; }
@@ -59,9 +59,9 @@ debname=$(basename "$deb")
 e2e_note "package: $debname"
 
 # On the host: what dpkg-shlibdeps computed, and the binary inside needs no Swift runtime.
-e2e_expect "Depends has libc6, libgcc-s1, libstdc++6, libsystemd0 and nothing of Swift" \
+e2e_expect "Depends has libc6, libgcc-s1, libstdc++6, libsystemd0, libbpf1 and nothing of Swift" \
     bash -c 'd=$(dpkg-deb -f "$1" Depends); echo "Depends: $d"
-             for p in libc6 libgcc-s1 libstdc++6 libsystemd0; do grep -q "\b$p\b" <<<"$d" || exit 1; done
+             for p in libc6 libgcc-s1 libstdc++6 libsystemd0 libbpf1; do grep -q "\b$p\b" <<<"$d" || exit 1; done
              ! grep -qi swift <<<"$d"' _ "$deb"
 e2e_expect "a binary with DT_RELR relocations depends on libc6 (>= 2.36)" \
     bash -c 'x=$(mktemp -d); trap "rm -rf $x" EXIT; dpkg-deb -x "$1" "$x"
@@ -96,7 +96,7 @@ e2e_expect "the package is installed" \
     e2e_eq "$(e2e_exec dpkg-query -W -f='${Status}' portward)" "install ok installed"
 e2e_expect "it ships the expected files" e2e_exec sh -c '
     for f in /usr/sbin/portward /usr/lib/systemd/system/portward.service /etc/portward/ports.conf \
-             /usr/share/man/man8/portward.8.gz /usr/share/man/man5/portward.conf.5.gz \
+             /usr/lib/systemd/system-generators/portward-generator /usr/share/man/man8/portward.8.gz /usr/share/man/man5/portward.conf.5.gz \
              /usr/share/bash-completion/completions/portward /usr/share/zsh/vendor-completions/_portward \
              /usr/share/fish/vendor_completions.d/portward.fish /usr/share/doc/portward/copyright; do
         dpkg -L portward | grep -qx "$f" || { echo "not in dpkg -L: $f"; exit 1; }

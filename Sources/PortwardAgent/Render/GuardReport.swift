@@ -1,0 +1,76 @@
+import PortwardCore
+import PortwardLinux
+
+/// Each entry's protection by the owner guard as `status` and `check` show it.
+public enum GuardReport {
+    /// The guard's owners map as pinned under /sys/fs/bpf/portward (readable by root), with
+    /// this process's network namespace cookie; nil when it cannot be read.
+    public static func pinnedEntries() -> (entries: [GuardKey: GuardOwner], netnsCookie: UInt64)? {
+        guard let pinned = try? BPFGuard.openPinned(), let entries = try? pinned.entries(),
+              let cookie = try? NetnsCookie.current() else { return nil }
+        return (entries, cookie)
+    }
+
+    /// By entry name: the running daemon's view of its guard when it has one; without a
+    /// running daemon, the pinned map (`pinned`, root only: a killed daemon's guard stays in
+    /// force) or "the daemon is not running".
+    /// - Parameter hookedUnits: the `unit:` owners whose generator drop-in is in place.
+    public static func protections(_ configuration: Configuration, daemon: DaemonProbe,
+                                   pinned: (entries: [GuardKey: GuardOwner], netnsCookie: UInt64)?,
+                                   hookedUnits: Set<String> = []) -> [String: EntryProtection] {
+        let userIDs = UserDatabase.uids(of: configuration)
+        if daemon.isRunning, let view = daemon.view?.ownerGuard {
+            var result = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: view.unavailable,
+                                                 hookedUnits: hookedUnits)
+            result.merge(view.entries) { $1 }
+            return result
+        }
+        let notRunning = "the daemon is not running"
+        var result = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: notRunning, hookedUnits: hookedUnits)
+        guard let pinned else { return result }
+        for rule in GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits) {
+            guard let first = rule.ranges.first?.lower else { continue }
+            let key = GuardKey(netnsCookie: pinned.netnsCookie, transport: rule.transport, port: first)
+            let held: Bool = switch rule.owner {
+            case .uid(let uid): pinned.entries[key]?.uid == uid
+            case .unit: pinned.entries[key]?.cgroupID != nil
+            }
+            if held {
+                result[rule.entry] = EntryProtection(.guarded, reason: "\(notRunning); its pinned guard stays in force")
+            }
+        }
+        return result
+    }
+
+    /// The GUARD column: `guarded`, `report-only`, `-`.
+    static func cell(_ protection: EntryProtection?) -> String {
+        switch protection?.state {
+        case .guarded?: "guarded"
+        case .reportOnly?: "report-only"
+        case .unguarded?, nil: "-"
+        }
+    }
+
+    /// One line per owner entry that is not guarded, in configuration order:
+    /// `report-only: radius: unit: owners are not guarded yet`.
+    static func reasons(_ configuration: Configuration, _ protections: [String: EntryProtection]) -> String {
+        var text = ""
+        for entry in configuration.entries {
+            guard let p = protections[entry.name], p.state == .reportOnly else { continue }
+            text += "report-only: \(entry.name): \(p.reason ?? "not guarded")\n"
+        }
+        return text
+    }
+
+    /// The daemon's most recent denials, newest last (at most `limit`):
+    /// `denied: 7001/tcp (svc) to pid 1635 (python3) uid 4243 at 2026-12-01 11:40:02 UTC`.
+    static func denials(_ daemon: DaemonProbe, limit: Int = 5) -> String {
+        guard daemon.isRunning, let view = daemon.view?.ownerGuard else { return "" }
+        return view.denials.suffix(limit).map { d in
+            let process = "pid \(d.pid) (\(d.command ?? "?")) uid \(d.uid)" + (d.unit.map { " \($0)" } ?? "")
+            let what = "\(d.port)/\(d.transport.rawValue)" + (d.entry.map { " (\($0))" } ?? "")
+            let times = d.count == 1 ? "" : " \(d.count) times"
+            return "\(d.allowed ? "reported" : "denied"): \(what) to \(process.escapingControlCharacters)\(times), last at \(SystemClock.format(d.at))\n"
+        }.joined()
+    }
+}

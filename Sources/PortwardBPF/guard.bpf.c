@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// portward's owner guard: cgroup/bind4 and cgroup/bind6 programs that keep a declared
+// owner's port for its owner. Built by the SwiftPM plugin BPFObjectPlugin with the
+// toolchain's clang (-target bpf); the object is embedded in the portward binary.
+//
+// Rules (docs/guard.md):
+// - A bind to port P, protocol X, in the network namespace with cookie C is looked up in
+//   guard_owners under (C, X, P). No entry, a lookup error, port 0, an unknown protocol or an
+//   entry without a valid owner: the bind is allowed (return 1). The guard fails open.
+// - An entry allows the caller when its cgroup (or one of the cgroup's ancestors) is the
+//   entry's cgroup, or when the caller's uid is the entry's uid. Anyone else is denied with
+//   EADDRINUSE (bpf_set_retval, kernel 5.19+), the errno on which bindresvport(), the
+//   kernel's xs_bind and resolvers move on to another port.
+// - An entry marked report-only allows the bind but still reports it.
+// - Every denial (or report-only hit) is counted in guard_stats and sent as a
+//   struct guard_event through the guard_events ring buffer (dropped events are counted).
+//
+// The layouts below are mirrored in Sources/PortwardLinux/BPF/GuardTypes.swift. Change both
+// together, and change the map names when a layout changes (pinned maps are reused by name).
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define EADDRINUSE 98
+#define IPPROTO_MPTCP_ 262
+
+// Flags in guard_owner.flags.
+#define GUARD_OWNER_CGROUP 0x1u      // cgroup_id is set
+#define GUARD_OWNER_UID 0x2u         // uid is set
+#define GUARD_REPORT_ONLY 0x4u       // allow, but report
+
+// Indexes in guard_stats.
+#define STAT_DENIED 0                // binds refused with EADDRINUSE
+#define STAT_REPORTED 1              // report-only hits (allowed)
+#define STAT_EVENTS_DROPPED 2        // ring buffer full: event not sent
+#define STAT_COUNT 4
+
+// How many ancestor levels of the caller's cgroup are compared with the owner's cgroup
+// (the owner's cgroup may have children, e.g. a unit with Delegate=yes).
+#define MAX_CGROUP_DEPTH 32
+
+struct guard_key {
+    __u64 netns_cookie;
+    __u16 port;                      // host byte order
+    __u8 protocol;                   // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP
+    __u8 pad[5];                     // zero
+};
+
+struct guard_owner {
+    __u64 cgroup_id;                 // cgroup v2 id (directory inode) when GUARD_OWNER_CGROUP
+    __u32 uid;                       // uid (init user namespace) when GUARD_OWNER_UID
+    __u32 flags;
+};
+
+struct guard_event {
+    __u64 netns_cookie;
+    __u64 cgroup_id;
+    __u32 pid;                       // thread group id (the process)
+    __u32 uid;
+    __u16 port;
+    __u8 protocol;
+    __u8 family;                     // 4 or 6
+    __u32 flags;                     // the entry's flags (GUARD_REPORT_ONLY: allowed)
+    char comm[16];                   // zero (reserved; see report())
+};
+
+_Static_assert(sizeof(struct guard_key) == 16, "guard_key layout (GuardTypes.swift)");
+_Static_assert(sizeof(struct guard_owner) == 16, "guard_owner layout (GuardTypes.swift)");
+_Static_assert(sizeof(struct guard_event) == 48, "guard_event layout (GuardTypes.swift)");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, struct guard_key);
+    __type(value, struct guard_owner);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} guard_owners SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, STAT_COUNT);
+    __type(key, __u32);
+    __type(value, __u64);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} guard_stats SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 64 * 1024);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} guard_events SEC(".maps");
+
+static __always_inline void count(__u32 index)
+{
+    __u64 *value = bpf_map_lookup_elem(&guard_stats, &index);
+    if (value)
+        *value += 1;   // per-CPU: no atomics needed
+}
+
+static __always_inline int caller_is_owner(const struct guard_owner *owner)
+{
+    if (owner->flags & GUARD_OWNER_UID) {
+        __u32 uid = (__u32)bpf_get_current_uid_gid();
+        if (uid == owner->uid)
+            return 1;
+    }
+    if (owner->flags & GUARD_OWNER_CGROUP) {
+        if (bpf_get_current_cgroup_id() == owner->cgroup_id)
+            return 1;
+        // Ancestors: level 0 is the root; the helper returns 0 past the caller's own level.
+        // Unrolled: as a bounded loop, loading without CAP_PERFMON (CAP_BPF + CAP_NET_ADMIN
+        // only) failed with EFAULT after verification on 6.18; unrolled it loads.
+        #pragma clang loop unroll(full)
+        for (int level = 0; level < MAX_CGROUP_DEPTH; level++) {
+            __u64 id = bpf_get_current_ancestor_cgroup_id(level);
+            if (id == 0)
+                break;
+            if (id == owner->cgroup_id)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static __always_inline void report(struct bpf_sock_addr *ctx, const struct guard_key *key,
+                                   const struct guard_owner *owner, __u8 family)
+{
+    struct guard_event *event = bpf_ringbuf_reserve(&guard_events, sizeof(*event), 0);
+    if (!event) {
+        count(STAT_EVENTS_DROPPED);
+        return;
+    }
+    event->netns_cookie = key->netns_cookie;
+    event->cgroup_id = bpf_get_current_cgroup_id();
+    event->pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+    event->uid = (__u32)bpf_get_current_uid_gid();
+    event->port = key->port;
+    event->protocol = key->protocol;
+    event->family = family;
+    event->flags = owner->flags;
+    // Not bpf_get_current_comm(): in cgroup/bind programs it needs CAP_PERFMON (measured on
+    // 6.18: "program of this type cannot use helper bpf_get_current_comm#16" with CAP_BPF +
+    // CAP_NET_ADMIN). The reader takes the name from /proc/<pid>/comm instead.
+    __builtin_memset(event->comm, 0, sizeof(event->comm));
+    bpf_ringbuf_submit(event, 0);
+}
+
+static __always_inline int guard_bind(struct bpf_sock_addr *ctx, __u8 family)
+{
+    __u16 port = bpf_ntohs((__u16)ctx->user_port);
+    if (port == 0)
+        return 1;                    // the kernel picks the port: not ours to judge
+
+    __u32 protocol = ctx->protocol;
+    if (protocol == IPPROTO_MPTCP_)
+        protocol = IPPROTO_TCP;      // MPTCP takes TCP ports
+    if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP && protocol != IPPROTO_SCTP)
+        return 1;
+
+    struct guard_key key = {};
+    key.netns_cookie = bpf_get_netns_cookie(ctx);
+    key.port = port;
+    key.protocol = (__u8)protocol;
+
+    struct guard_owner *owner = bpf_map_lookup_elem(&guard_owners, &key);
+    if (!owner)
+        return 1;
+    if (!(owner->flags & (GUARD_OWNER_CGROUP | GUARD_OWNER_UID)))
+        return 1;                    // no valid owner: unknown means allow
+    if (caller_is_owner(owner))
+        return 1;
+
+    report(ctx, &key, owner, family);
+    if (owner->flags & GUARD_REPORT_ONLY) {
+        count(STAT_REPORTED);
+        return 1;
+    }
+    count(STAT_DENIED);
+    bpf_set_retval(-EADDRINUSE);
+    return 0;
+}
+
+SEC("cgroup/bind4")
+int portward_bind4(struct bpf_sock_addr *ctx)
+{
+    return guard_bind(ctx, 4);
+}
+
+SEC("cgroup/bind6")
+int portward_bind6(struct bpf_sock_addr *ctx)
+{
+    return guard_bind(ctx, 6);
+}
+
+// No GPL-only helper is used, so the license string need not be GPL-compatible.
+char LICENSE[] SEC("license") = "Apache-2.0";

@@ -1,0 +1,86 @@
+import ArgumentParser
+import PortwardAgent
+
+extension Portward {
+    struct RegisterOwner: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "register-owner",
+            abstract: "Register the calling unit's cgroup as the owner of its declared ports (ExecStartPre= hook).",
+            discussion: """
+                Run by the drop-in portward-generator writes for every unit: owner \
+                (ExecStartPre=-+/usr/sbin/portward register-owner %n): in the unit's new cgroup, \
+                before its own processes start, it records the cgroup's id in \
+                /run/portward/owners/UNIT and points the owner guard's entries for the unit's \
+                ports at it, so the owner can bind them and no one else can. Exit status 1 when \
+                the cgroup cannot be known or recorded (the "-" keeps the unit starting).
+                """)
+
+        @OptionGroup var options: CommonOptions
+
+        @Argument(help: "The unit's name (%n).")
+        var unit: String
+
+        func run() throws {
+            try exiting { () throws(ExitStatus) in try RegisterOwnerCommand(context: options.context, unit: unit).run() }
+        }
+    }
+
+    struct Generator: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "generator",
+            abstract: "The systemd generator: a drop-in that registers each unit: owner's cgroup at its start.",
+            discussion: """
+                Installed as /usr/lib/systemd/system-generators/portward-generator (a link to \
+                portward: called by that name, portward runs this command); systemd runs it at \
+                boot and at every daemon-reload with its output directories. Writes \
+                NORMAL_DIR/UNIT.d/50-portward-owner.conf with ExecStartPre=-+/usr/sbin/portward \
+                register-owner %n for every unit: owner that is a .service.
+                """)
+
+        @OptionGroup var options: CommonOptions
+
+        @Argument(help: "The generator directories systemd passes: normal, early, late (the drop-ins go to the first).")
+        var directories: [String]
+
+        func validate() throws {
+            guard let first = directories.first, first.hasPrefix("/") else {
+                throw ValidationError("expected the absolute output directory (systemd passes three)")
+            }
+        }
+
+        func run() throws {
+            try exiting { () throws(ExitStatus) in
+                try GeneratorCommand(context: options.context, directory: directories[0]).run()
+            }
+        }
+    }
+}
+
+extension Portward {
+    struct Guard: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "guard",
+            abstract: "Manage the owner guard's BPF programs (package removal: --detach).",
+            discussion: """
+                --detach detaches the owner guard's programs from the cgroup v2 root, removes \
+                their pins under /sys/fs/bpf/portward and the owner registry \
+                /run/portward/owners: binds to declared ports are no longer refused. Run by the \
+                package's removal scripts after the daemon is stopped (a running daemon installs \
+                the guard again at its next start or reload). Idempotent; exit status 1 when \
+                something attached cannot be detached.
+                """)
+
+        @OptionGroup var options: CommonOptions
+
+        @Flag(help: "Detach and unpin the owner guard.")
+        var detach = false
+
+        func validate() throws {
+            guard detach else { throw ValidationError("nothing to do: give --detach") }
+        }
+
+        func run() throws {
+            try exiting { () throws(ExitStatus) in try GuardDetachCommand(context: options.context).run() }
+        }
+    }
+}

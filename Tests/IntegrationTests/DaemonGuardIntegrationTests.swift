@@ -1,0 +1,265 @@
+import Foundation
+import Testing
+
+/// `portward run` with the owner guard, as root in the box of BPFBox (a throwaway cgroup as
+/// the cgroup namespace root, private netns, cgroup2 mount and bpffs): the daemon attaches
+/// "at the cgroup root", which is the box. `--root` keeps its files apart, `--guard` turns
+/// the guard on despite `--root`. The journal falls back to stderr.
+@Suite(.enabled(if: BPFBox.guardAvailable, "\(BPFBox.unavailableReason ?? "")"))
+struct DaemonGuardIntegrationTests {
+    static let prologue = BPFGuardTests.prologue + """
+        ROOT=$(mktemp -d)
+        mkdir -p "$ROOT/etc/portward"
+        printf 'svc 7001 tcp,udp user:4242\\nfree 7002 tcp -\\n' >"$ROOT/etc/portward/ports.conf"
+        DAEMON=
+        trap '[ -n "$DAEMON" ] && kill -9 $DAEMON 2>/dev/null; rm -rf "$ROOT"' EXIT
+        # Waits (up to 30 s) until the daemon's stderr has N lines matching PATTERN.
+        wait_log() { for _ in $(seq 600); do [ "$(grep -c "$2" "$ROOT/err" || true)" -ge "$1" ] && return 0; sleep 0.05; done; echo "timeout: $2" >&2; cat "$ROOT/err" >&2; return 1; }
+        start() { "$PORTWARD" run --root "$ROOT" --interval 0.1 "$@" 2>>"$ROOT/err" & DAEMON=$!; }
+        attached() { bpftool cgroup show "$CG" | grep -c portward_bind || true; }
+
+        """
+
+    @Test("a user: entry is guarded: another uid gets EADDRINUSE, the owner binds, the denial is journalled; restart takes over; kill -9 keeps it")
+    func userOwnerGuarded() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            start --guard
+            wait_log 1 'owner guard in force for svc'
+            as other --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 6/udp/7001 mapped/tcp/7001 4/tcp/7002
+            as owner --cgroup "$CG/other" --uid 4242 bind 4/tcp/7001 6/udp/7001 mapped/tcp/7001
+            wait_log 1 'guard: denied 7001/udp (svc) to pid [0-9]* (python3) uid 4243 (EADDRINUSE)'
+            say denied-tcp sh -c "grep -c 'guard: denied 7001/tcp (svc) to pid [0-9]* (python3) uid 4243 2 times (EADDRINUSE)' '$ROOT/err' || true"
+            say fields sh -c "grep 'guard: denied 7001/udp' '$ROOT/err' | grep -o 'MESSAGE_ID=[0-9a-f]*\\|PORTWARD_HOLDER_UID=[0-9]*\\|PORTWARD_VERDICT=[a-z]*' | tr '\\n' ' '"
+            wait_log 1 'denied'
+            for _ in $(seq 600); do grep -q '"denied":3' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
+            say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^(svc|free) ' | awk '{ print \\$1, \\$2, \\$6 }' | tr '\\n' ' '"
+            say status-denials sh -c "'$PORTWARD' status --root '$ROOT' | grep -c '^denied: 7001/' || true"
+            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            as stopped --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
+            start --guard
+            wait_log 1 'owner guard in force for svc (took over the pinned programs)'
+            say attached attached
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
+            as killed --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 6/udp/7001
+            as killed-owner --cgroup "$CG/other" --uid 4242 bind 4/tcp/7001
+            say status-killed sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^svc ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            # Switched off: the pinned entries a previous daemon left are emptied.
+            start --no-guard
+            wait_log 3 'applied: '
+            for _ in $(seq 600); do grep -q '"state":"report-only"' "$ROOT/run/portward/daemon.json" 2>/dev/null && grep -q "\\"pid\\":$DAEMON" "$ROOT/run/portward/daemon.json" && break; sleep 0.05; done
+            as off --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
+            say status-off sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^report-only: svc'"
+            """)
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["other 6/udp/7001"] == "EADDRINUSE")
+        #expect(v["other mapped/tcp/7001"] == "EADDRINUSE")
+        #expect(v["other 4/tcp/7002"] == "bound", "an entry without an owner is not guarded")
+        #expect(v["owner 4/tcp/7001"] == "bound")
+        #expect(v["owner 6/udp/7001"] == "bound")
+        #expect(v["owner mapped/tcp/7001"] == "bound")
+        #expect(v["denied-tcp"] == "1", "the two tcp denials of one process are one event")
+        #expect(v["fields"] == "MESSAGE_ID=d0f1bb41287246d99a82b05ffa9aea84 PORTWARD_HOLDER_UID=4243 PORTWARD_VERDICT=denied", "\(v["fields"] ?? "")")
+        #expect(v["status"] == "svc tcp guarded svc udp guarded free tcp -", "\(v["status"] ?? "")")
+        #expect(v["status-denials"] == "2")
+        #expect(v["stopped 4/tcp/7001"] == "EADDRINUSE", "stopping the daemon keeps the guard")
+        #expect(v["attached"] == "2", "taken over, not attached twice")
+        #expect(v["killed 4/tcp/7001"] == "EADDRINUSE", "kill -9 keeps the guard")
+        #expect(v["killed 6/udp/7001"] == "EADDRINUSE")
+        #expect(v["killed-owner 4/tcp/7001"] == "bound")
+        #expect(v["status-killed"] == "guarded guarded", "status (root) reads the pinned map: \(v["status-killed"] ?? "")")
+        #expect(v["off 4/tcp/7001"] == "bound", "--no-guard empties the pinned entries")
+        #expect(v["status-off"] == "report-only: svc: the guard is switched off (--no-guard)")
+    }
+
+    @Test("portward guard --detach (package removal) takes the guard away, and is idempotent")
+    func detachTakesItAway() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            start --guard
+            wait_log 1 'owner guard in force for svc'
+            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            mkdir -p "$ROOT/run/portward/owners"; echo 1 >"$ROOT/run/portward/owners/x.service"
+            as before --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
+            say detach "$PORTWARD" guard --detach --root "$ROOT"
+            say attached attached
+            say pins sh -c 'test -e /sys/fs/bpf/portward && echo present || echo gone'
+            say registry sh -c "test -e '$ROOT/run/portward/owners' && echo present || echo gone"
+            as after --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 6/udp/7001
+            say again "$PORTWARD" guard --detach --root "$ROOT"
+            """)
+        #expect(v["before 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["detach"] == "owner guard: detached 2 programs, removed /sys/fs/bpf/portward")
+        #expect(v["attached"] == "0")
+        #expect(v["pins"] == "gone")
+        #expect(v["registry"] == "gone")
+        #expect(v["after 4/tcp/7001"] == "bound")
+        #expect(v["after 6/udp/7001"] == "bound")
+        #expect(v["again"] == "owner guard: detached 0 programs, removed /sys/fs/bpf/portward")
+    }
+
+    @Test("without bpffs the daemon starts, says why once, and the entry is report-only (fail open)")
+    func unavailableFallsBack() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            umount /sys/fs/bpf
+            start --guard
+            wait_log 1 'applied: '
+            for _ in $(seq 600); do grep -q '"lastPollAt"' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
+            as other --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
+            kill -HUP $DAEMON
+            wait_log 2 'reloaded: \\|applied: '
+            say degraded sh -c "grep -c 'owner guard: BPF guard unavailable: no BPF filesystem' '$ROOT/err' || true"
+            say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^report-only: svc'"
+            say attached attached
+            """)
+        #expect(v["other 4/tcp/7001"] == "bound")
+        #expect(v["degraded"] == "1", "one degraded line, not one per reload")
+        #expect(v["status"]?.hasPrefix("report-only: svc: BPF guard unavailable: no BPF filesystem") == true, "\(v["status"] ?? "")")
+        #expect(v["attached"] == "0")
+    }
+}
+
+/// `unit:` owners, race-free: the generator's drop-in, and its `register-owner` hook run in
+/// the unit's new cgroup before the unit's processes (here: a cgroup the script creates for
+/// each "start", the hook run in it, then the owner's bind from it, as systemd does for
+/// `ExecStartPre=` then `ExecStart=`).
+@Suite(.enabled(if: BPFBox.guardAvailable, "\(BPFBox.unavailableReason ?? "")"))
+struct UnitOwnerGuardIntegrationTests {
+    static let prologue = DaemonGuardIntegrationTests.prologue + """
+        # hook UNIT: what systemd's ExecStartPre=-+portward register-owner %n does, in a new cgroup.
+        hook() { mkdir "$CG/$1"; sh -c "echo \\$\\$ >'$CG/$1/cgroup.procs'; exec '$PORTWARD' register-owner --root '$ROOT' '$1'" >/dev/null; }
+        stop_unit() { rmdir "$CG/$1"; }
+        generate() { "$PORTWARD" generator --root "$ROOT" "$ROOT/run/systemd/generator"; }
+
+        """
+
+    @Test("the owner unit binds at every start (restarted many times, the daemon killed or restarted meanwhile); others get EADDRINUSE, also before its first start and between starts")
+    func restartsAndDaemonRestarts() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            printf 'radius 7001 tcp,udp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            start --guard
+            wait_log 1 'owner guard in force for radius'
+            as never-started --cgroup "$CG/other" bind 4/tcp/7001 6/udp/7001
+            ok=0
+            for i in $(seq 10); do
+                hook owner.service
+                r=$(python3 "$BIND" --cgroup "$CG/owner.service" bind 4/tcp/7001 6/udp/7001 | tr '\\n' ' ')
+                [ "$r" = "4/tcp/7001: bound 6/udp/7001: bound " ] && ok=$((ok + 1))
+                stop_unit owner.service
+                if [ $i = 3 ]; then kill -9 $DAEMON; wait $DAEMON || true; DAEMON=; fi
+                if [ $i = 6 ]; then start --guard; wait_log 2 'owner guard in force for radius'; fi
+                if [ $i = 8 ]; then kill -HUP $DAEMON; wait_log 1 'reloaded: '; fi
+            done
+            echo "owner-starts: $ok"
+            as between --cgroup "$CG/other" bind 4/tcp/7001
+            # A running owner, then the daemon restarted: it keeps the registered cgroup.
+            hook owner.service
+            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            start --guard
+            wait_log 3 'owner guard in force for radius'
+            as running-owner --cgroup "$CG/owner.service" bind 4/tcp/7001 6/udp/7001
+            as running-other --cgroup "$CG/other" bind 4/tcp/7001 6/udp/7001
+            say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^radius ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
+            say status-killed sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^radius ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            say check sh -c "'$PORTWARD' check --root '$ROOT' 2>/dev/null | grep -E '^radius ' | awk '{ print \\$5 }'"
+            """)
+        #expect(v["status-killed"] == "guarded guarded", "root reads the pinned map: \(v["status-killed"] ?? "")")
+        #expect(v["check"] == "guarded", "the drop-in is there")
+        #expect(v["never-started 4/tcp/7001"] == "EADDRINUSE", "closed to others before the owner's first start")
+        #expect(v["never-started 6/udp/7001"] == "EADDRINUSE")
+        #expect(v["owner-starts"] == "10", "the owner bound at every one of 10 starts")
+        #expect(v["between 4/tcp/7001"] == "EADDRINUSE", "closed to others while the owner is stopped")
+        #expect(v["running-owner 4/tcp/7001"] == "bound")
+        #expect(v["running-owner 6/udp/7001"] == "bound")
+        #expect(v["running-other 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["running-other 6/udp/7001"] == "EADDRINUSE")
+        #expect(v["status"] == "guarded guarded", "\(v["status"] ?? "")")
+    }
+
+    @Test("the hook works from the unit's own network namespace (PrivateNetwork=), and with the daemon stopped")
+    func hookInPrivateNetns() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            start --guard
+            wait_log 1 'owner guard in force for radius'
+            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            mkdir "$CG/owner.service"
+            sh -c "echo \\$\\$ >'$CG/owner.service/cgroup.procs'; exec unshare -n '$PORTWARD' register-owner --root '$ROOT' owner.service"
+            as owner --cgroup "$CG/owner.service" bind 4/tcp/7001
+            as other --cgroup "$CG/other" bind 4/tcp/7001
+            """)
+        #expect(v["registered owner.service"]?.hasSuffix("1 guard entries updated") == true, "\(v)")
+        #expect(v["owner 4/tcp/7001"] == "bound")
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE")
+    }
+
+    @Test("a restart whose hook did not run: the daemon finds the unit's new cgroup at the recorded path within a few cycles")
+    func unhookedRestartIsRepaired() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            start --guard
+            wait_log 1 'owner guard in force for radius'
+            hook owner.service
+            as hooked --cgroup "$CG/owner.service" bind 4/tcp/7001
+            stop_unit owner.service
+            # Started again, but the hook failed (never ran): a new cgroup at the same path.
+            mkdir "$CG/owner.service"
+            r=
+            for _ in $(seq 600); do
+                r=$(python3 "$BIND" --cgroup "$CG/owner.service" bind 4/tcp/7001)
+                [ "$r" = "4/tcp/7001: bound" ] && break
+                sleep 0.05
+            done
+            echo "unhooked: $r"
+            as other --cgroup "$CG/other" bind 4/tcp/7001
+            say in-force sh -c "grep -c 'owner guard in force' '$ROOT/err'"
+            """)
+        #expect(v["hooked 4/tcp/7001"] == "bound")
+        #expect(v["unhooked"] == "4/tcp/7001: bound")
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["in-force"] == "1", "a new cgroup id is not logged as a new guard")
+    }
+
+    @Test("an owner started before portward binds (hooked, or found running); an entry without the drop-in (no daemon-reload) is report-only")
+    func ownerBeforePortwardAndNoDaemonReload() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            printf 'early 7001 tcp unit:early.service\\nfound 7002 tcp unit:found.service\\nnew 7003 tcp unit:new.service\\nsock 7004 tcp unit:x.socket\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            # early.service started (its hook ran) before any portward daemon: no guard pinned yet.
+            hook early.service
+            # found.service runs, but its hook never ran (started before the drop-in existed).
+            mkdir "$CG/found.service"
+            sh -c "echo \\$\\$ >'$CG/found.service/cgroup.procs'; exec sleep 300" &
+            SLEEPER=$!
+            trap 'kill $SLEEPER 2>/dev/null; [ -n "$DAEMON" ] && kill -9 $DAEMON 2>/dev/null; rm -rf "$ROOT"' EXIT
+            # new.service: added to the configuration after the last daemon-reload.
+            rm -r "$ROOT/run/systemd/generator/new.service.d"
+            say dropins sh -c "ls '$ROOT/run/systemd/generator' | tr '\\n' ' '"
+            start --guard
+            wait_log 1 'owner guard in force'
+            say check-new sh -c "'$PORTWARD' check --root '$ROOT' 2>&1 | grep -o 'new: report-only (not guarded): .*'"
+            as early --cgroup "$CG/early.service" bind 4/tcp/7001
+            as found --cgroup "$CG/found.service" bind 4/tcp/7002
+            as other --cgroup "$CG/other" bind 4/tcp/7001 4/tcp/7002 4/tcp/7003 4/tcp/7004
+            "$PORTWARD" status --root "$ROOT" | sed -n 's/^report-only: \\([a-z]*\\): /status-\\1: /p' || true
+            # After a daemon-reload (the generator runs again) and a reload of portward, new.service is guarded.
+            generate
+            kill -HUP $DAEMON
+            wait_log 1 'owner guard in force for early, found, new'
+            as other-after --cgroup "$CG/other" bind 4/tcp/7003
+            """)
+        #expect(v["dropins"] == "early.service.d found.service.d", "no drop-in for x.socket (no ExecStartPre=)")
+        #expect(v["early 4/tcp/7001"] == "bound")
+        #expect(v["found 4/tcp/7002"] == "bound", "the running owner's cgroup is found")
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["other 4/tcp/7002"] == "EADDRINUSE")
+        #expect(v["other 4/tcp/7003"] == "bound", "no drop-in: not guarded")
+        #expect(v["other 4/tcp/7004"] == "bound")
+        #expect(v["status-new"] == "the generator's drop-in for new.service is missing: run systemctl daemon-reload")
+        #expect(v["status-sock"]?.hasPrefix("only a .service owner can register its cgroup") == true, "\(v["status-sock"] ?? "")")
+        #expect(v["other-after 4/tcp/7003"] == "EADDRINUSE")
+        #expect(v["check-new"] == "new: report-only (not guarded): the generator's drop-in for new.service is missing: run systemctl daemon-reload")
+    }
+}
