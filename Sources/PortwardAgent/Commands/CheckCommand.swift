@@ -2,8 +2,10 @@ import Glibc
 import PortwardCore
 import PortwardLinux
 
-/// `portward check`: validates the configuration, prints the entries and the merged plan
-/// (reading the kernel's value when it can; any user may) and the warnings. Changes nothing.
+/// `portward check`: validates the configuration, prints the entries (with their `netns=`
+/// scope and the namespaces they reach now, when some entry is not host-only) and the
+/// host's merged plan (reading the kernel's value when it can; any user may) and the
+/// warnings. Changes nothing.
 public struct CheckCommand {
     public let context: TargetContext
     /// Report the safety-rail error as a warning, as `apply --force` would.
@@ -19,9 +21,16 @@ public struct CheckCommand {
 
     /// Throws `.configurationError` (errors in the files) or `.refused` (the safety rail).
     public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
-        let configuration = try context.loadConfiguration(reportingTo: terminal)
-        terminal.report(Self.unknownOwners(configuration, root: context.root))
-        terminal.out(PlanReport.entries(configuration))
+        let loaded = try context.loadConfigurationFiles(reportingTo: terminal)
+        let configuration = loaded.configuration
+        terminal.report(Self.unknownOwners(loaded.allEntries, root: context.root))
+        terminal.out(PlanReport.entries(loaded.allEntries))
+        if loaded.allEntries.hasScopes {
+            // The bind-mount folders only (any user can list them); `all` also reaches the
+            // namespaces held only by processes, which the daemon finds.
+            let discovered = NetnsDiscovery(runRoot: RootedPath.join(context.root, "/run"), includeProcesses: false).scan()
+            terminal.out(PlanReport.namespaces(loaded.allEntries, discovered: discovered))
+        }
         let transaction = ReservationTransaction(context: context, sysctl: sysctl)
         do {
             let (plan, warnings) = try transaction.plan(configuration, force: force)
