@@ -41,10 +41,19 @@ public struct DaemonEnvironment {
     public var loadConfiguration: () -> ConfigLoader.Result
     /// The daemon's pid, for daemon.json.
     public var pid: Int32
+    /// Finds the network namespaces on the host, for `netns=` entries (`NetnsDiscovery`);
+    /// called only when some entry reaches other namespaces (or state of one is left).
+    public var discoverNamespaces: () -> [DiscoveredNetns]
+    /// Opens the key of a discovered namespace (entering it: `NetnsSysctlIO`).
+    public var openNamespace: (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl
 
     public init(notifier: any ServiceNotifier, clock: any ClockSource, logger: Logger,
                 sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: @escaping () throws -> HolderLookup,
-                loadConfiguration: @escaping () -> ConfigLoader.Result, pid: Int32) {
+                loadConfiguration: @escaping () -> ConfigLoader.Result, pid: Int32,
+                discoverNamespaces: @escaping () -> [DiscoveredNetns] = { NetnsDiscovery().scan() },
+                openNamespace: @escaping (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl = NetnsSysctl.keys(of:)) {
+        self.discoverNamespaces = discoverNamespaces
+        self.openNamespace = openNamespace
         self.notifier = notifier
         self.clock = clock
         self.logger = logger
@@ -61,7 +70,8 @@ public struct DaemonEnvironment {
                           logger: Logger(label: "portward") { _ in JournalLogHandler() },
                           makeHolderLookup: { try HolderLookup(procRoot: procRoot) },
                           loadConfiguration: { ConfigLoader(root: context.root).load() },
-                          pid: getpid())
+                          pid: getpid(),
+                          discoverNamespaces: { NetnsDiscovery(procRoot: procRoot).scan() })
     }
 }
 
@@ -80,6 +90,7 @@ public final class Daemon {
     private let publisher: DaemonViewPublisher
     private let metrics: MetricsReporter?
     private var poller: Poller?
+    private var namespaces: NetnsFollower?
 
     /// Asked under the reconcile lock before a drift repair: true when a reload is already
     /// pending, so the ports "missing" from the old configuration are the new
@@ -135,10 +146,24 @@ public final class Daemon {
         poller = Poller(configuration: loaded.configuration, transaction: transaction, force: options.force,
                         clock: environment.clock, makeLookup: environment.makeHolderLookup)
         log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: false))
-        // READY first: the boot path waits for it, not for the first holder scan.
+        namespaces = NetnsFollower(context: context, configuration: loaded.allEntries, force: options.force,
+                                   discover: environment.discoverNamespaces, open: environment.openNamespace,
+                                   log: { [journal] in journal.log($0) })
+        // READY first: the boot path waits for it, not for the first holder scan nor for
+        // the other namespaces.
         ready()
         poll()
+        rescanNamespaces()
     }
+
+    /// Finds the network namespaces `netns=` entries reach and applies their entries there
+    /// (`NetnsFollower.rescan`): at start, after a reload, and on the loop's rescan timer.
+    public func rescanNamespaces() {
+        namespaces?.rescan()
+    }
+
+    /// The other namespaces the last rescan found selected by some entry.
+    public var followedNamespaces: [DiscoveredNetns] { namespaces?.followed ?? [] }
 
     /// One watch cycle, reported.
     public func poll() {
@@ -160,6 +185,7 @@ public final class Daemon {
                 for diagnostic in committed.warnings + committed.plan.diagnostics { log(.configuration(diagnostic)) }
                 poller?.reload(loaded.configuration)
                 poll(updatingStatus: false)
+                namespaces?.reload(loaded.allEntries)
                 log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: true))
             case .failure(let failure):
                 for diagnostic in failure.diagnostics { log(.configuration(diagnostic)) }

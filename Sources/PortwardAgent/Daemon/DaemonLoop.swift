@@ -3,13 +3,19 @@ import PortwardCore
 import PortwardLinux
 
 /// `portward run`: the daemon on an `EventLoop` (sd-event). Sources: SIGHUP (reload),
-/// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the --watch-config
+/// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the network-namespace
+/// rescan timer (every `rescanPolls` intervals), the --watch-config
 /// inotify descriptor, and the service watchdog. Signals have the higher priority, so a
 /// SIGHUP that is pending when the timer is due is handled first.
 public enum DaemonLoop {
     /// How long a burst of configuration changes (a package install) may settle before the
     /// one reload it causes, in seconds.
     static let settleDelay = 0.2
+
+    /// The other network namespaces (`netns=` entries) are rescanned every this many watch
+    /// intervals (10 s with the default `--interval 1`): no kernel event announces a new
+    /// namespace, and a scan of /proc costs more than a watch cycle.
+    static let rescanPolls = 10
 
     /// Runs the daemon for `context` until SIGTERM or SIGINT. Throws (after saying why)
     /// the exit status of a failed start: `.failure` (signals, event loop, another daemon,
@@ -65,6 +71,12 @@ public enum DaemonLoop {
             poll = try loop.addTimer(after: options.interval) {
                 daemon.poll()
                 poll?.schedule(after: options.interval)
+            }
+            // Other network namespaces (netns= entries): every `rescanPolls` intervals.
+            var rescan: EventLoop.Source?
+            rescan = try loop.addTimer(after: options.interval * Double(rescanPolls)) {
+                daemon.rescanNamespaces()
+                rescan?.schedule(after: options.interval * Double(rescanPolls))
             }
             try loop.addSignal(SIGHUP) { _ in daemon.reload() }
             for signal in [SIGTERM, SIGINT] {
