@@ -76,6 +76,34 @@ struct NetnsDaemonTests {
     }
 }
 
+/// inotify on the bind-mount folders: with a rescan period of 100 s (`--interval 10`), a
+/// namespace added with `ip netns add` is covered all the same, also when /run/netns did
+/// not exist when the daemon started.
+@Suite(.enabled(if: Netns.available, "needs root and unshare(1)"))
+struct NetnsFolderWatchTests {
+    @Test func newNamedNamespaceIsCoveredWithoutWaitingForTheRescan() throws {
+        let root = try Netns.makeRoot(["etc/portward/ports.conf": "vpn 5002 udp netns=portward-test-*\n"])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let r = try Netns.run("""
+            mount -t tmpfs -o mode=0755 portward-test-run /run
+            wait_for() { local what=$1; shift; for _ in $(seq 600); do "$@" && return 0; sleep 0.05; done; echo "timeout: $what"; return 1; }
+            key_is() { [ "$(ip netns exec "$1" cat "$KEY" 2>/dev/null)" = "$2" ]; }
+            "$PORTWARD" run --root "$ROOT" --interval 10 2>"$ROOT/daemon.err" &
+            DAEMON=$!
+            trap 'kill $DAEMON 2>/dev/null || true' EXIT
+            wait_for "daemon state" test -e "$ROOT/run/portward/state.json"
+            ip netns add portward-test-first
+            wait_for "first namespace (folder created)" key_is portward-test-first 5002
+            ip netns add portward-test-second
+            wait_for "second namespace" key_is portward-test-second 5002
+            kill -TERM $DAEMON
+            wait $DAEMON
+            echo done
+            """, env: ["ROOT": root], unshare: ["-n", "-m", "-p", "-f", "--mount-proc"])
+        #expect(r.status == 0 && r.stdout.contains("done"), "\(r.stdout)\n\(r.stderr)")
+    }
+}
+
 /// `status --netns NAME|PATH|all` (issue 14): the entries that select each namespace, its
 /// key and its sockets (sock_diag inside it), the table per namespace and the JSON's
 /// `namespace` member.

@@ -43,14 +43,17 @@ public struct DaemonEnvironment {
     public var pid: Int32
     /// Finds the network namespaces on the host, for `netns=` entries (`NetnsDiscovery`);
     /// called only when some entry reaches other namespaces (or state of one is left).
-    public var discoverNamespaces: () -> [DiscoveredNetns]
+    /// The argument: whether to scan processes too (false: the bind-mount folders only).
+    public var discoverNamespaces: (_ includeProcesses: Bool) -> [DiscoveredNetns]
     /// Opens the key of a discovered namespace (entering it: `NetnsSysctlIO`).
     public var openNamespace: (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl
 
     public init(notifier: any ServiceNotifier, clock: any ClockSource, logger: Logger,
                 sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: @escaping () throws -> HolderLookup,
                 loadConfiguration: @escaping () -> ConfigLoader.Result, pid: Int32,
-                discoverNamespaces: @escaping () -> [DiscoveredNetns] = { NetnsDiscovery().scan() },
+                discoverNamespaces: @escaping (_ includeProcesses: Bool) -> [DiscoveredNetns] = {
+                    NetnsDiscovery(includeProcesses: $0).scan()
+                },
                 openNamespace: @escaping (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl = NetnsSysctl.keys(of:)) {
         self.discoverNamespaces = discoverNamespaces
         self.openNamespace = openNamespace
@@ -71,7 +74,7 @@ public struct DaemonEnvironment {
                           makeHolderLookup: { try HolderLookup(procRoot: procRoot) },
                           loadConfiguration: { ConfigLoader(root: context.root).load() },
                           pid: getpid(),
-                          discoverNamespaces: { NetnsDiscovery(procRoot: procRoot).scan() })
+                          discoverNamespaces: { NetnsDiscovery(procRoot: procRoot, includeProcesses: $0).scan() })
     }
 }
 
@@ -158,8 +161,9 @@ public final class Daemon {
 
     /// Finds the network namespaces `netns=` entries reach and applies their entries there
     /// (`NetnsFollower.rescan`): at start, after a reload, and on the loop's rescan timer.
-    public func rescanNamespaces() {
-        namespaces?.rescan()
+    /// `foldersOnly`: after an inotify event on a bind-mount folder (`NetnsFolderWatch`).
+    public func rescanNamespaces(foldersOnly: Bool = false) {
+        namespaces?.rescan(foldersOnly: foldersOnly)
     }
 
     /// The other namespaces the last rescan found selected by some entry.

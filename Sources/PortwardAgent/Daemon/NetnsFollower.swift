@@ -30,7 +30,9 @@ final class NetnsFollower {
 
     private let context: TargetContext
     private let force: Bool
-    private let discover: () -> [DiscoveredNetns]
+    /// Discovery; the argument says whether to scan processes too (false: the folders only,
+    /// after an inotify event).
+    private let discover: (_ includeProcesses: Bool) -> [DiscoveredNetns]
     private let open: Opener
     private let log: (JournalEvent) -> Void
     /// Every entry, whatever its scope.
@@ -41,7 +43,7 @@ final class NetnsFollower {
     private(set) var followed: [DiscoveredNetns] = []
 
     init(context: TargetContext, configuration: Configuration, force: Bool,
-         discover: @escaping () -> [DiscoveredNetns], open: @escaping Opener,
+         discover: @escaping (_ includeProcesses: Bool) -> [DiscoveredNetns], open: @escaping Opener,
          log: @escaping (JournalEvent) -> Void) {
         self.context = context
         self.configuration = configuration
@@ -59,8 +61,9 @@ final class NetnsFollower {
 
     /// One pass: discovery, then one transaction per namespace an entry selects or that
     /// has a state folder. Costs nothing but one `opendir` when no entry reaches other
-    /// namespaces and no state folder is left.
-    func rescan() {
+    /// namespaces and no state folder is left. `foldersOnly` (after an inotify event on a
+    /// bind-mount folder): discovery skips processes, and nothing is taken as gone.
+    func rescan(foldersOnly: Bool = false) {
         let folders = stateFolders()
         guard configuration.followsNamespaces || !folders.isEmpty else {
             followed = []
@@ -73,7 +76,7 @@ final class NetnsFollower {
         }
         var present = Set<String>()
         var selected: [DiscoveredNetns] = []
-        for netns in discover() where !netns.isOwn {
+        for netns in discover(!foldersOnly) where !netns.isOwn {
             let inode = String(netns.identity.inode)
             present.insert(inode)
             let scoped = configuration.scoped(to: netns)
@@ -81,9 +84,13 @@ final class NetnsFollower {
             if !scoped.entries.isEmpty { selected.append(netns) }
             apply(scoped, to: netns, report: report)
         }
-        for inode in folders where !present.contains(inode) { removeFolder(inode) }
-        failing = failing.filter { present.contains(String($0.inode)) }
-        followed = selected
+        if !foldersOnly {
+            for inode in folders where !present.contains(inode) { removeFolder(inode) }
+            failing = failing.filter { present.contains(String($0.inode)) }
+            followed = selected
+        } else {
+            followed += selected.filter { netns in !followed.contains { $0.identity == netns.identity } }
+        }
         for event in events { log(event) }
         if more > 0 { log(.netnsAppliedMore(more)) }
     }
