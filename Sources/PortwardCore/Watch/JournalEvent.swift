@@ -216,8 +216,11 @@ extension JournalEvent {
     /// The reservation of network namespace `netns` (`net:[INODE]`, shown with `name`: an
     /// `ip netns` name or the path it was reached by) now holds `added` (and the ports it
     /// already held): `restored` when they had been there before (a repair).
+    /// `name` comes from a file name (another user's, in `/run/user/UID/netns`): its control
+    /// characters are escaped in the message.
     public static func netnsApplied(_ netns: NetnsIdentity, name: String, added: PortSet, repair: Bool) -> JournalEvent {
-        JournalEvent(.netnsApplied, repair ? .warning : .info,
+        let name = name.escapingControlCharacters
+        return JournalEvent(.netnsApplied, repair ? .warning : .info,
                      repair
                         ? "network namespace \(netns) \(name) lost declared ports \(added); restored"
                         : "network namespace \(netns) \(name): reserved \(added)",
@@ -234,8 +237,9 @@ extension JournalEvent {
 
     /// Applying in network namespace `netns` failed for `reason`.
     public static func netnsFailed(_ netns: NetnsIdentity, name: String, reason: String) -> JournalEvent {
-        JournalEvent(.netnsFailed, .warning,
-                     "network namespace \(netns) \(name): cannot apply the reservation, retrying at the next rescan: \(reason)",
+        let name = name.escapingControlCharacters
+        return JournalEvent(.netnsFailed, .warning,
+                     "network namespace \(netns) \(name): cannot apply the reservation, retrying at the next rescan: \(reason.escapingControlCharacters)",
                      fields: ["PORTWARD_NETNS": String(netns.inode), "PORTWARD_NETNS_NAME": name])
     }
 
