@@ -29,7 +29,7 @@ public enum PlanReport {
         for netns in discovered where !netns.isOwn {
             let reaching = configuration.scoped(to: netns).entries
             guard !reaching.isEmpty else { continue }
-            rows.append(["\(netns.identity) \(netns.names.first ?? netns.path)", names(reaching)])
+            rows.append(["\(netns.identity) \((netns.names.first ?? netns.path).escapingControlCharacters)", names(reaching)])
         }
         let pods = configuration.entries.filter(\.scope.includesPods)
         if !pods.isEmpty { rows.append(["pods (CNI)", names(pods)]) }
