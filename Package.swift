@@ -99,12 +99,6 @@ let package = Package(
             ],
             linkerSettings: [.unsafeFlags(compactRelocations, .when(platforms: [.linux]))]
         ),
-        // Test fixture: the CNI plugin entry point as its own executable (CNIRealChainTests).
-        .executableTarget(
-            name: "portward-cni-fixture",
-            dependencies: ["PortwardCore", "PortwardLinux"],
-            path: "Tests/Fixtures/portward-cni-fixture"
-        ),
         .testTarget(name: "PortwardCoreTests", dependencies: ["PortwardCore"]),
         .testTarget(name: "PortwardLinuxTests", dependencies: ["PortwardLinux", "PortwardCore", "PortwardBPF"],
                     exclude: ["Support"]),

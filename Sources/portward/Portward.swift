@@ -1,4 +1,5 @@
 import ArgumentParser
+import PortwardAgent
 
 /// The `portward` command. Each subcommand lives in its own file as an extension.
 @main
@@ -32,11 +33,16 @@ struct Portward: ParsableCommand {
     /// usage error, a completion request, no subcommand) goes through the root parse from the
     /// start, so every text a user reads comes from it (Tests/IntegrationTests/Golden checks
     /// them byte for byte). An error thrown by `run()` exits through `exit(withError:)`, as in
-    /// `main(_:)`.
+    /// `main(_:)`. Without arguments and with `CNI_COMMAND` set, the process is a CNI
+    /// plugin (`CNICommand`, /usr/lib/cni/portward) and ArgumentParser is never reached.
     /// Called as `portward-generator` (the link in /usr/lib/systemd/system-generators),
     /// portward is the `generator` command.
     static func main() {
         var arguments = Array(CommandLine.arguments.dropFirst())
+        // Run as a CNI plugin (/usr/lib/cni/portward): no arguments and CNI_COMMAND set.
+        if arguments.isEmpty, let status = CNICommand.runIfInvoked() {
+            exit(withError: status == 0 ? nil : ExitCode(status))
+        }
         if CommandLine.arguments.first?.split(separator: "/").last == "portward-generator" {
             arguments.insert("generator", at: 0)
         }

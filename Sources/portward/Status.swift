@@ -31,9 +31,18 @@ extension Portward {
         @Option(help: ArgumentHelp("The proc filesystem to scan for socket holders.", valueName: "DIR"))
         var procfs: String = "/proc"
 
+        @Option(help: ArgumentHelp("Show another network namespace: an ip netns name, a path to a namespace file, or all (the host's and every one an entry reaches; needs root).",
+                                   valueName: "NAME|PATH|all"))
+        var netns: String?
+
         func run() throws {
+            let namespaces: StatusCommand.Namespaces = switch netns {
+            case nil: .host
+            case "all": .all
+            case let value?: .one(value)
+            }
             try exiting { () throws(ExitStatus) in
-                try StatusCommand(context: options.context, json: json, procRoot: procfs).run()
+                try StatusCommand(context: options.context, json: json, procRoot: procfs, namespaces: namespaces).run()
             }
         }
     }

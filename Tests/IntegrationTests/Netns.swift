@@ -31,7 +31,9 @@ enum Netns {
 
     /// Runs `script` with bash -eu inside `unshare -n`, loopback up. Env: PORTWARD (binary),
     /// KEY (the reserved-ports sysctl path), RANGE (ip_local_port_range path), plus `env`.
-    static func run(_ script: String, env: [String: String] = [:]) throws -> Result {
+    /// `unshare`: the namespaces to create (`-n` by default; e.g. `-n -m -p -f --mount-proc`
+    /// for a test that must see only its own mounts and processes).
+    static func run(_ script: String, env: [String: String] = [:], unshare: [String] = ["-n"]) throws -> Result {
         let prologue = """
             set -eu
             ip link set lo up 2>/dev/null || true
@@ -49,7 +51,7 @@ enum Netns {
         defer { try? FileManager.default.removeItem(at: dir) }
         let outPath = dir.appendingPathComponent("stdout").path, errPath = dir.appendingPathComponent("stderr").path
         let status = try spawnAndWait(
-            ["/usr/bin/unshare", "-n", "--", "/bin/bash", "-c", prologue + script],
+            ["/usr/bin/unshare"] + unshare + ["--", "/bin/bash", "-c", prologue + script],
             environment: environment.map { "\($0.key)=\($0.value)" }, stdout: outPath, stderr: errPath)
         return Result(status: status,
                       stdout: try String(contentsOfFile: outPath, encoding: .utf8),

@@ -46,6 +46,27 @@ import Testing
         Golden.expect("check.txt", text)
     }
 
+    /// `netns=` scopes (issue 14): the NETNS column, the namespaces reached (no namespace
+    /// is bind-mounted under the test root, so only `host` and `pods`), and a host plan
+    /// without the other namespaces' ports.
+    @Test func checkWithScopes() {
+        let root = TemporaryTree("portward-golden")
+        root.file("etc/portward/ports.conf", """
+            radius      1812-1813  udp  unit:freeradius.service
+            cilium-dns  10053      udp  -   netns=pods
+            wireguard   51820      udp  netns=host,vpn-*
+            tunnel      51900      udp  netns=vpn-*
+
+            """)
+        root.file("etc/portward/ports.d/60-containers.conf", "netns=all\napp-metrics 9100 tcp\n")
+        let kernel = FakeReservedPorts()
+        let text = Self.run(root) { terminal throws(PortwardAgent.ExitStatus) in
+            try CheckCommand(context: TargetContext(root: root.path), force: false, sysctl: ReservedPortsSysctl(io: kernel))
+                .run(on: terminal)
+        }
+        Golden.expect("check-netns.txt", text)
+    }
+
     @Test func checkRefusedBySafetyRail() {
         let root = TemporaryTree("portward-golden")
         root.file("etc/portward/ports.conf", "wide 32768-50000 tcp -\n")

@@ -63,6 +63,29 @@ final class FakeNamespaces: CNINamespaceIO {
         }
     }
 
+    /// The real binary passes the ports lazily (`CNICommand`): only ADD and CHECK, after
+    /// validation, compute them (read the configuration), and their error is the reply.
+    @Test func lazyPortsOnlyForAddAndCheck() {
+        let io = FakeNamespaces()
+        io.keys["/run/netns/x"] = PortSet([1812])
+        let invalid = CNIError(code: CNIError.configurationInvalid, msg: "portward's configuration has errors; no port was reserved",
+                               details: "a.conf:1:2: error: x")
+        var calls = 0
+        func failing() throws(CNIError) -> PortSet { calls += 1; throw invalid }
+        for command in ["VERSION", "DEL", "STATUS", "GC"] {
+            #expect(CNIPlugin.run(environment: env(command), stdin: config(), ports: failing, io: io).exitStatus == 0)
+        }
+        // A bad request is reported as such before the configuration is read.
+        #expect(CNIPlugin.run(environment: env("ADD", netns: nil), stdin: config(), ports: failing, io: io).error?.code == 4)
+        #expect(calls == 0)
+        for command in ["ADD", "CHECK"] {
+            let outcome = CNIPlugin.run(environment: env(command), stdin: config(), ports: failing, io: io)
+            #expect(outcome.exitStatus == 1 && outcome.error == invalid)
+            #expect(outcome.stdout.contains(#""code":103"#))
+        }
+        #expect(calls == 2 && io.merges == 0 && io.keys["/run/netns/x"] == PortSet([1812]))
+    }
+
     @Test func versionGolden() {
         let outcome = CNIPlugin.run(environment: ["CNI_COMMAND": "VERSION"], stdin: Array(#"{"cniVersion":"1.0.0"}"#.utf8),
                                     ports: ports, io: FakeNamespaces())

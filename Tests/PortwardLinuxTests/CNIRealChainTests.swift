@@ -3,10 +3,12 @@ import PortwardCore
 @testable import PortwardLinux
 import Testing
 
-/// portward's CNI plugin (the `portward-cni-fixture` executable) chained after Debian's
-/// reference plugins (`bridge`, `host-local`, `portmap` from containernetworking-plugins),
-/// driven per the spec's calling convention by Support/cni_chain_test.sh inside
-/// `unshare -n`, against a namespace the script creates and deletes.
+/// portward's CNI plugin (the real `portward` binary, run without arguments with
+/// CNI_COMMAND set, through a `portward` symlink in CNI_PATH as the package installs it)
+/// chained after Debian's reference plugins (`bridge`, `host-local`, `portmap` from
+/// containernetworking-plugins), driven per the spec's calling convention by
+/// Support/cni_chain_test.sh inside `unshare -n -m`, against a namespace the script creates
+/// and deletes, with the configuration in a tmpfs /run of that private mount namespace.
 @Suite(.serialized, .enabled(if: CNIChainPrerequisites.available, "needs root, unshare, jq, python3 and /usr/lib/cni/bridge"))
 struct CNIRealChainTests {
     static let packageRoot: String = {
@@ -15,26 +17,26 @@ struct CNIRealChainTests {
         return path
     }()
 
-    /// The fixture built next to the test bundle.
-    static let fixture: String = {
+    /// The `portward` executable built next to the test bundle.
+    static let portward: String = {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         var dir = String(decoding: buffer[..<max(0, n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         for _ in 0..<2 {
             dir = String(dir[..<(dir.lastIndex(of: "/") ?? dir.startIndex)])
-            if access(dir + "/portward-cni-fixture", X_OK) == 0 { return dir + "/portward-cni-fixture" }
+            if access(dir + "/portward", X_OK) == 0 { return dir + "/portward" }
         }
-        return dir + "/portward-cni-fixture"
+        return dir + "/portward"
     }()
 
     @Test func addCheckDelWithDebianReferencePlugins() throws {
-        #expect(access(Self.fixture, X_OK) == 0, "build it: swift build --build-tests (\(Self.fixture))")
+        #expect(access(Self.portward, X_OK) == 0, "build it: swift build --build-tests (\(Self.portward))")
         let own = try #require(TestProcess.ownKey())
         let out = "/tmp/portward-cni-chain-out-\(getpid())"
         defer { unlink(out) }
         let status = TestProcess.wait(TestProcess.spawn(
-            ["/usr/bin/unshare", "-n", "--", "/bin/bash", Self.packageRoot + "/Tests/PortwardLinuxTests/Support/cni_chain_test.sh"],
-            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "FIXTURE=\(Self.fixture)", "PACKAGE_ROOT=\(Self.packageRoot)"],
+            ["/usr/bin/unshare", "-n", "-m", "--", "/bin/bash", Self.packageRoot + "/Tests/PortwardLinuxTests/Support/cni_chain_test.sh"],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "PORTWARD=\(Self.portward)", "PACKAGE_ROOT=\(Self.packageRoot)"],
             stdout: out, stderr: out + ".err"))
         defer { unlink(out + ".err") }
         let lines = (try? SysctlFile(path: out).read())?.split(separator: "\n").map(String.init) ?? []

@@ -125,6 +125,13 @@ struct NetnsSysctlTests {
         #expect(TestProcess.readKey(inNamed: a.name) == PortSet())
         // A non-namespace file (a stale entry in a bind-mount folder) is "gone" too.
         #expect(throws: NetnsError.vanished(path: "/proc/self/status")) { try NetnsHandle(path: "/proc/self/status") }
+        // A FIFO swapped in after discovery (a user's /run/user/UID/netns) is "gone" at once;
+        // a blocking open would wait for a writer forever (this test would hang).
+        let fifo = "/tmp/portward-test-fifo-\(getpid())"
+        unlink(fifo)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        #expect(throws: NetnsError.vanished(path: fifo)) { try NetnsHandle(path: fifo) }
         #expect(TestProcess.ownKey() == own)
     }
 

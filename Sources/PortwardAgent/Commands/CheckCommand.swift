@@ -2,9 +2,11 @@ import Glibc
 import PortwardCore
 import PortwardLinux
 
-/// `portward check`: validates the configuration, prints the entries and the merged plan
-/// (reading the kernel's value when it can; any user may), each entry's protection by the
-/// owner guard (GUARD column; a note says why an owner entry is report-only), and the
+/// `portward check`: validates the configuration, prints the entries (with their `netns=`
+/// scope and the namespaces they reach now, when some entry is not host-only, and each
+/// entry's protection by the owner guard: GUARD column, a note says why an owner entry is
+/// report-only), the host's merged plan (reading the kernel's value when it can; any user
+/// may) and the
 /// warnings. Changes nothing.
 public struct CheckCommand {
     public let context: TargetContext
@@ -25,11 +27,18 @@ public struct CheckCommand {
 
     /// Throws `.configurationError` (errors in the files) or `.refused` (the safety rail).
     public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
-        let configuration = try context.loadConfiguration(reportingTo: terminal)
-        terminal.report(Self.unknownOwners(configuration, root: context.root))
+        let loaded = try context.loadConfigurationFiles(reportingTo: terminal)
+        let configuration = loaded.configuration
+        terminal.report(Self.unknownOwners(loaded.allEntries, root: context.root))
         let protections = Self.protections(configuration, daemon: daemon ?? DaemonProbe(context), context: context)
         terminal.report(Self.guardNotes(configuration, protections))
-        terminal.out(PlanReport.entries(configuration, protections: protections))
+        terminal.out(PlanReport.entries(loaded.allEntries, protections: protections))
+        if loaded.allEntries.hasScopes {
+            // The bind-mount folders only (any user can list them); `all` also reaches the
+            // namespaces held only by processes, which the daemon finds.
+            let discovered = NetnsDiscovery(runRoot: RootedPath.join(context.root, "/run"), includeProcesses: false).scan()
+            terminal.out(PlanReport.namespaces(loaded.allEntries, discovered: discovered))
+        }
         let transaction = ReservationTransaction(context: context, sysctl: sysctl)
         do {
             let (plan, warnings) = try transaction.plan(configuration, force: force)

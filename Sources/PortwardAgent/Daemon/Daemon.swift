@@ -59,13 +59,25 @@ public struct DaemonEnvironment {
     /// Where `unit:` owners' cgroups and drop-ins are found; nil: none (unit: entries are
     /// report-only).
     public var ownerRegistry: OwnerRegistry?
+    /// Finds the network namespaces on the host, for `netns=` entries (`NetnsDiscovery`);
+    /// called only when some entry reaches other namespaces (or state of one is left).
+    /// The argument: whether to scan processes too (false: the bind-mount folders only).
+    public var discoverNamespaces: (_ includeProcesses: Bool) -> [DiscoveredNetns]
+    /// Opens the key of a discovered namespace (entering it: `NetnsSysctlIO`).
+    public var openNamespace: (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl
 
     public init(notifier: any ServiceNotifier, clock: any ClockSource, logger: Logger,
                 sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: @escaping () throws -> HolderLookup,
                 loadConfiguration: @escaping () -> ConfigLoader.Result, pid: Int32,
-                guardProvider: GuardProvider? = nil, ownerRegistry: OwnerRegistry? = nil) {
+                guardProvider: GuardProvider? = nil, ownerRegistry: OwnerRegistry? = nil,
+                discoverNamespaces: @escaping (_ includeProcesses: Bool) -> [DiscoveredNetns] = {
+                    NetnsDiscovery(includeProcesses: $0).scan()
+                },
+                openNamespace: @escaping (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl = NetnsSysctl.keys(of:)) {
         self.guardProvider = guardProvider
         self.ownerRegistry = ownerRegistry
+        self.discoverNamespaces = discoverNamespaces
+        self.openNamespace = openNamespace
         self.notifier = notifier
         self.clock = clock
         self.logger = logger
@@ -83,7 +95,8 @@ public struct DaemonEnvironment {
                           logger: Logger(label: "portward") { _ in JournalLogHandler() },
                           makeHolderLookup: { try HolderLookup(procRoot: procRoot) },
                           loadConfiguration: { ConfigLoader(root: context.root).load() },
-                          pid: getpid(), guardProvider: .system, ownerRegistry: OwnerRegistry(context))
+                          pid: getpid(), guardProvider: .system, ownerRegistry: OwnerRegistry(context),
+                          discoverNamespaces: { NetnsDiscovery(procRoot: procRoot, includeProcesses: $0).scan() })
     }
 }
 
@@ -103,6 +116,7 @@ public final class Daemon {
     private let metrics: MetricsReporter?
     private var poller: Poller?
     private let ownerGuard: OwnerGuard
+    private var namespaces: NetnsFollower?
 
     /// Asked under the reconcile lock before a drift repair: true when a reload is already
     /// pending, so the ports "missing" from the old configuration are the new
@@ -178,10 +192,25 @@ public final class Daemon {
         log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: false))
         // The guard before READY: units ordered after portward.service find it in place.
         applyGuard(loaded.configuration)
-        // READY first: the boot path waits for it, not for the first holder scan.
+        namespaces = NetnsFollower(context: context, configuration: loaded.allEntries, force: options.force,
+                                   discover: environment.discoverNamespaces, open: environment.openNamespace,
+                                   log: { [journal] in journal.log($0) })
+        // READY first: the boot path waits for it, not for the first holder scan nor for
+        // the other namespaces.
         ready()
         poll()
+        rescanNamespaces()
     }
+
+    /// Finds the network namespaces `netns=` entries reach and applies their entries there
+    /// (`NetnsFollower.rescan`): at start, after a reload, and on the loop's rescan timer.
+    /// `foldersOnly`: after an inotify event on a bind-mount folder (`NetnsFolderWatch`).
+    public func rescanNamespaces(foldersOnly: Bool = false) {
+        namespaces?.rescan(foldersOnly: foldersOnly)
+    }
+
+    /// The other namespaces the last rescan found selected by some entry.
+    public var followedNamespaces: [DiscoveredNetns] { namespaces?.followed ?? [] }
 
     /// One watch cycle, reported.
     public func poll() {
@@ -204,6 +233,7 @@ public final class Daemon {
                 poller?.reload(loaded.configuration)
                 applyGuard(loaded.configuration)
                 poll(updatingStatus: false)
+                namespaces?.reload(loaded.allEntries)
                 log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: true))
             case .failure(let failure):
                 for diagnostic in failure.diagnostics { log(.configuration(diagnostic)) }

@@ -3,13 +3,25 @@ import PortwardCore
 import PortwardLinux
 
 /// `portward run`: the daemon on an `EventLoop` (sd-event). Sources: SIGHUP (reload),
-/// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the --watch-config
-/// inotify descriptor, the owner guard's ring buffer (denials), and the service watchdog. Signals have the higher priority, so a
+/// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the network-namespace
+/// rescan timer (every `rescanPolls` intervals) and the inotify watch on the namespace
+/// bind-mount folders (`NetnsFolderWatch`), the --watch-config inotify descriptor, the owner
+/// guard's ring buffer (denials), and the service watchdog. Signals have the higher priority, so a
 /// SIGHUP that is pending when the timer is due is handled first.
 public enum DaemonLoop {
     /// How long a burst of configuration changes (a package install) may settle before the
     /// one reload it causes, in seconds.
     static let settleDelay = 0.2
+
+    /// The other network namespaces (`netns=` entries) are rescanned every this many watch
+    /// intervals (10 s with the default `--interval 1`): no kernel event announces a new
+    /// namespace, and a scan of /proc costs more than a watch cycle.
+    static let rescanPolls = 10
+
+    /// After an event in a namespace bind-mount folder: the delay before a folders-only
+    /// rescan, and how many times it is repeated while a new file is not yet a namespace.
+    static let netnsSettleDelay = 0.01
+    static let netnsSettleTries = 50
 
     /// Runs the daemon for `context` until SIGTERM or SIGINT. Throws (after saying why)
     /// the exit status of a failed start: `.failure` (signals, event loop, another daemon,
@@ -71,6 +83,41 @@ public enum DaemonLoop {
             poll = try loop.addTimer(after: options.interval) {
                 daemon.poll()
                 poll?.schedule(after: options.interval)
+            }
+            // Other network namespaces (netns= entries): every `rescanPolls` intervals.
+            var rescan: EventLoop.Source?
+            rescan = try loop.addTimer(after: options.interval * Double(rescanPolls)) {
+                daemon.rescanNamespaces()
+                rescan?.schedule(after: options.interval * Double(rescanPolls))
+            }
+            // New namespaces in the bind-mount folders: a folders-only rescan right away,
+            // then again every `netnsSettleDelay` while a new file there is not yet a
+            // namespace (`ip netns add` mounts it after creating it), at most
+            // `netnsSettleTries` times.
+            if let watch = try? NetnsFolderWatch() {
+                var pending: [String] = []
+                var tries = 0
+                var settleNetns: EventLoop.Source?
+                settleNetns = try loop.addTimer(after: 0) {
+                    daemon.rescanNamespaces(foldersOnly: true)
+                    pending = pending.filter { access($0, F_OK) == 0 && NetnsFiles.identity(of: $0) == nil }
+                    tries += 1
+                    if !pending.isEmpty || tries < 3, tries < netnsSettleTries {
+                        settleNetns?.schedule(after: netnsSettleDelay)
+                    }
+                }
+                settleNetns?.cancel()
+                try loop.addReadable(watch.descriptor) { _ in
+                    if let created = watch.drain() {
+                        guard !created.isEmpty else { return }
+                        // Bounded: a user can create files in /run/user/UID/netns.
+                        pending = Array((pending + created).suffix(64))
+                    } else {
+                        watch.rearm()
+                    }
+                    tries = 0
+                    settleNetns?.schedule(after: netnsSettleDelay)
+                }
             }
             try loop.addSignal(SIGHUP) { _ in daemon.reload() }
             for signal in [SIGTERM, SIGINT] {

@@ -10,6 +10,43 @@ public enum StatusJSON {
         var attributionComplete: Bool
         var daemon: Daemon
         var entries: [Entry]
+        /// `status --netns` only.
+        var namespace: Namespace?
+    }
+
+    /// The network namespace a document is about (`status --netns`).
+    public struct Namespace: Encodable, Sendable {
+        /// `st_ino` of the nsfs inode (`net:[INODE]`).
+        var inode: UInt64
+        /// True for the namespace `status` runs in (the host's).
+        var host: Bool
+        /// The `ip netns` names (files in /run/netns).
+        var names: [String]
+        /// The path it was reached by (bind mount or /proc/PID/ns/net).
+        var path: String
+        /// The owning container or pod, when its processes' cgroup names one.
+        var runtime: String?
+        var container: String?
+        var pod: String?
+
+        public init(_ netns: DiscoveredNetns) {
+            inode = netns.identity.inode
+            host = netns.isOwn
+            names = netns.names
+            path = netns.path
+            runtime = netns.owner?.runtime
+            container = netns.owner?.container
+            pod = netns.owner?.pod
+        }
+
+        /// `net:[INODE] NAME-OR-PATH [OWNER]`, or `net:[INODE] (host)`.
+        var label: String {
+            var text = "net:[\(inode)] " + (host ? "(host)" : names.first ?? path)
+            if let runtime {
+                text += " [\(NetnsOwner(runtime: runtime, container: container, pod: pod))]"
+            }
+            return text.escapingControlCharacters
+        }
     }
 
     struct Daemon: Encodable {
@@ -78,7 +115,8 @@ public enum StatusJSON {
     /// The document, pretty-printed with sorted keys (no trailing newline).
     /// - Parameter protections: each entry's protection by the owner guard, by entry name.
     public static func render(_ rows: [EntryStatus], reserved: PortSet, attributionComplete: Bool,
-                              daemon: DaemonProbe, protections: [String: EntryProtection] = [:]) -> String {
+                              daemon: DaemonProbe, protections: [String: EntryProtection] = [:],
+                              namespace: Namespace? = nil) -> String {
         let view = daemon.view
         let guardView = daemon.isRunning ? view?.ownerGuard : nil
         let document = Document(
@@ -112,7 +150,8 @@ public enum StatusJSON {
                                              unit: $0.unit, uid: Int($0.uid), startedAt: $0.startedAt)
                                  })
                       })
-            })
+            },
+            namespace: namespace)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // Encoding these plain values cannot fail.

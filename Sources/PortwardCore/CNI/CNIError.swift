@@ -32,6 +32,9 @@ public struct CNIError: Error, Equatable, Sendable, CustomStringConvertible {
     public static let sysctlFailed = 101
     /// CHECK: ports that should be reserved in the namespace are not.
     public static let portsMissing = 102
+    /// ADD, CHECK: portward's configuration (/etc/portward) has errors, or cannot be read:
+    /// nothing was changed.
+    public static let configurationInvalid = 103
 
     public var description: String { details.isEmpty ? msg : "\(msg): \(details)" }
 

@@ -48,6 +48,16 @@ public enum CNIPlugin {
     /// bytes read from standard input, `ports` the ports selected for pods.
     public static func run(environment: [String: String], stdin: [UInt8], ports: PortSet,
                            io: some CNINamespaceIO) -> Outcome {
+        run(environment: environment, stdin: stdin, ports: { () throws(CNIError) in ports }, io: io)
+    }
+
+    /// `run(environment:stdin:ports:io:)` with the ports computed only when ADD or CHECK
+    /// needs them, after the environment and the network configuration were validated (so
+    /// VERSION, DEL, STATUS and GC never read portward's configuration). An error thrown by
+    /// `ports` (e.g. `CNIError.configurationInvalid`) is the invocation's error.
+    public static func run(environment: [String: String], stdin: [UInt8],
+                           ports: () throws(CNIError) -> PortSet,
+                           io: some CNINamespaceIO) -> Outcome {
         var replyVersion = defaultVersion
         do throws(CNIError) {
             let env = try CNIEnvironment.parse(environment)
@@ -71,6 +81,7 @@ public enum CNIPlugin {
             switch env.command {
             case .add:
                 guard let prevResult = config.prevResult else { throw chainedOnly }
+                let ports = try ports()
                 _ = try io.merge(ports, netns: env.netns!)
                 return Outcome(stdout: prevResult + "\n", exitStatus: 0, error: nil)
             case .check:
@@ -79,6 +90,7 @@ public enum CNIPlugin {
                                    details: "CHECK needs cniVersion 0.4.0 or later, config is \(config.cniVersion.debugDescription)")
                 }
                 guard config.prevResult != nil else { throw chainedOnly }
+                let ports = try ports()
                 let current = try io.read(netns: env.netns!)
                 let missing = ports.subtracting(current)
                 guard missing.isEmpty else {

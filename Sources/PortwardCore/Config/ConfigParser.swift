@@ -15,7 +15,11 @@
 ///   means `-`).
 /// - OPTION=VALUE columns, last (from the third column on: PROTOCOLS and OWNER may be
 ///   omitted before them): `ack=outside-range,rpc-range` acknowledges those warnings for
-///   the entry. Unknown keys are errors, so that new options can be added later.
+///   the entry; `netns=SCOPE` says where it applies (`EntryScope`: `host`, the default,
+///   `all`, `pods`, `ip netns` name globs, comma-combined). Unknown keys are errors, so
+///   that new options can be added later.
+/// - A line holding only `netns=SCOPE` sets the scope of the entries after it in the same
+///   file (a whole drop-in); an entry's own `netns=` replaces it.
 ///
 /// Line endings may be LF or CRLF; a UTF-8 byte order mark at the start of the file is
 /// skipped (columns on line 1 do not count it). A line holding a NUL byte, another control
@@ -121,6 +125,9 @@ private struct LineParser {
     var line = 0
     /// Set when the current line has an error.
     var failed = false
+    /// The scope of the entries without their own `netns=` column: the last valid
+    /// `netns=` line above them in this file, else `host`.
+    var fileScope = EntryScope.host
 
     init(bytes: [UInt8], file: String) {
         self.bytes = bytes
@@ -167,6 +174,10 @@ private struct LineParser {
         }
         if fields.isEmpty { return nil }
 
+        if isOption(fields[0]), optionKey(fields[0]) == "netns" {
+            parseScopeLine(fields)
+            return nil
+        }
         checkName(fields[0])
         if fields.count == 1 {
             error("missing PORTS column (expected NAME PORTS [PROTOCOLS] [OWNER])", at: fields[0].end)
@@ -175,7 +186,12 @@ private struct LineParser {
         // nor OWNER can look like one (an owner has its ':' before any '=').
         let firstOption = fields.indices.dropFirst(2).first { isOption(fields[$0]) } ?? fields.count
         var acknowledged: PortEntry.AcknowledgedWarnings = []
-        if firstOption < fields.count { acknowledged = parseOptions(fields[firstOption...]) }
+        var scope = fileScope
+        if firstOption < fields.count {
+            let options = parseOptions(fields[firstOption...])
+            acknowledged = options.acknowledged
+            if let entryScope = options.scope { scope = entryScope }
+        }
         if firstOption > 4 {
             error("too many columns (expected NAME PORTS [PROTOCOLS] [OWNER] [OPTION=VALUE...]; comments start with '#' after whitespace)",
                   at: fields[4].start)
@@ -187,7 +203,7 @@ private struct LineParser {
 
         let entry = PortEntry(name: text(fields[0]), ranges: ranges, portsText: text(fields[1]),
                                  protocols: protocols, owner: owner, location: location(fields[0].start),
-                                 acknowledged: acknowledged)
+                                 acknowledged: acknowledged, scope: scope)
         return ConfigParser.ParsedEntry(entry: entry, ranges: ranges, portsLocation: location(fields[1].start))
     }
 
@@ -201,11 +217,72 @@ private struct LineParser {
         return bytes[field.start..<equals].allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || isDigit($0) || $0 == hyphen }
     }
 
+    /// The key of an option column (`isOption`): the bytes before its first `=`.
+    func optionKey(_ field: Span) -> String {
+        text(Span(start: field.start, end: bytes[field.start..<field.end].firstIndex(of: UInt8(ascii: "="))!))
+    }
+
+    /// A line starting with `netns=`: the scope of the entries after it in this file. It
+    /// holds nothing else; an invalid value leaves the previous scope in force (the line's
+    /// error already makes the file invalid).
+    mutating func parseScopeLine(_ fields: [Span]) {
+        if fields.count > 1 {
+            error("a netns= line sets the scope of the entries after it and holds nothing else (to scope one entry, end its line with netns=...)",
+                  at: fields[1].start)
+            return
+        }
+        if let scope = parseScope(fields[0]) { fileScope = scope }
+    }
+
+    /// The value of a `netns=` column: comma-separated `host`, `all`, `pods` or `ip netns`
+    /// name patterns (`NetnsGlob`), as a union. Errors: an empty value or item, `all` with
+    /// other items, a pattern holding `/` or `#`.
+    mutating func parseScope(_ field: Span) -> EntryScope? {
+        let value = Span(start: field.start + "netns=".utf8.count, end: field.end)
+        guard !value.isEmpty else {
+            error("netns= needs a scope (host, all, pods, or ip netns name patterns such as vpn-*)", at: value.start - 1)
+            return nil
+        }
+        guard let spans = items(value, column: "netns") else { return nil }
+        var host = false, pods = false, all: Span?
+        var patterns: [String] = []
+        var ok = true
+        for item in spans {
+            let name = text(item)
+            switch name {
+            case "host": host = true
+            case "pods": pods = true
+            case "all": all = item
+            default:
+                if let bad = (item.start..<item.end).first(where: { bytes[$0] == UInt8(ascii: "/") || bytes[$0] == UInt8(ascii: "#") }) {
+                    error("invalid character \(character(at: bad)) in netns name pattern '\(name)' (patterns match ip netns names, the files in /run/netns)",
+                          at: bad)
+                    ok = false
+                } else if !patterns.contains(name) {
+                    patterns.append(name)
+                }
+            }
+        }
+        if let all, spans.count > 1 {
+            error("netns=all already reaches every namespace; it cannot be combined with other items", at: all.start)
+            ok = false
+        }
+        guard ok else { return nil }
+        if all != nil { return EntryScope([.all]) }
+        var items: [NetnsScope] = []
+        if host { items.append(.host) }
+        if !patterns.isEmpty { items.append(.named(patterns)) }
+        if pods { items.append(.pods) }
+        return EntryScope(items)
+    }
+
     /// The option columns (all trailing columns from the first `KEY=VALUE`). Known options:
-    /// `ack=WARNING[,WARNING...]` (`outside-range`, `rpc-range`). Each key at most once; a
-    /// column after an option that is not one is an error (options come last).
-    mutating func parseOptions(_ fields: ArraySlice<Span>) -> PortEntry.AcknowledgedWarnings {
+    /// `ack=WARNING[,WARNING...]` (`outside-range`, `rpc-range`) and `netns=SCOPE`
+    /// (`parseScope`). Each key at most once; a column after an option that is not one is
+    /// an error (options come last).
+    mutating func parseOptions(_ fields: ArraySlice<Span>) -> (acknowledged: PortEntry.AcknowledgedWarnings, scope: EntryScope?) {
         var acknowledged: PortEntry.AcknowledgedWarnings = []
+        var scope: EntryScope?
         var seen: Set<String> = []
         for field in fields {
             guard isOption(field) else {
@@ -234,12 +311,14 @@ private struct LineParser {
                         error("unknown warning '\(text(item))' in ack= (expected \(Self.ackNames))", at: item.start)
                     }
                 }
+            case "netns":
+                scope = parseScope(field)
             default:
-                error("unknown option '\(key)' (expected ack=\(PortEntry.AcknowledgedWarnings.names[0].name),...)",
+                error("unknown option '\(key)' (expected ack=\(PortEntry.AcknowledgedWarnings.names[0].name),... or netns=SCOPE)",
                       at: field.start)
             }
         }
-        return acknowledged
+        return (acknowledged, scope)
     }
 
     static let ackNames = PortEntry.AcknowledgedWarnings.names.map(\.name).joined(separator: ", ")

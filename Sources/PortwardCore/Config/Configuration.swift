@@ -25,6 +25,34 @@ public struct Configuration: Hashable, Sendable {
     /// The empty configuration.
     public init() { self.init(entries: []) }
 
+    /// The entries that apply to the daemon's own namespace (`netns=` absent, `host` or
+    /// `all`), in reading order: what `apply`, `status` and the daemon plan for the host.
+    /// The same value when every entry is host-scoped.
+    public var hostScoped: Configuration {
+        entries.allSatisfy(\.scope.includesHost) ? self : Configuration(entries: entries.filter(\.scope.includesHost))
+    }
+
+    /// The entries that discovery applies to `netns` (`EntryScope.selects`), in reading
+    /// order.
+    public func scoped(to netns: DiscoveredNetns) -> Configuration {
+        Configuration(entries: entries.filter { $0.scope.selects(netns) })
+    }
+
+    /// The ports the CNI plugin reserves in a pod's namespace: those of the entries with
+    /// `netns=pods` or `netns=all` (`EntryScope.includesPods`).
+    public var podPorts: PortSet {
+        var ports = PortSet()
+        for entry in entries where entry.scope.includesPods { for range in entry.ranges { ports.insert(range) } }
+        return ports
+    }
+
+    /// True when some entry reaches namespaces other than the daemon's own (`all` or a
+    /// name glob): the daemon then follows namespaces.
+    public var followsNamespaces: Bool { entries.contains(where: \.scope.followsNamespaces) }
+
+    /// True when some entry is not scoped exactly `host`.
+    public var hasScopes: Bool { entries.contains { $0.scope != .host } }
+
     /// The entries declaring `port`, optionally only those covering `proto`, in reading
     /// order.
     public func entries(declaring port: UInt16, protocol proto: TransportProtocol? = nil) -> [PortEntry] {

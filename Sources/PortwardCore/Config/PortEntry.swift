@@ -30,10 +30,14 @@ public struct PortEntry: Hashable, Sendable {
     public let location: SourceLocation
     /// The warnings the line acknowledges (`ack=`): the planner does not print them.
     public let acknowledged: AcknowledgedWarnings
+    /// Where the entry applies (`netns=`; default `.host`, the daemon's own namespace).
+    public let scope: EntryScope
 
     public init(name: String, ports: PortSet, portsText: String, protocols: ProtocolSet,
-                owner: Owner, location: SourceLocation, acknowledged: AcknowledgedWarnings = []) {
+                owner: Owner, location: SourceLocation, acknowledged: AcknowledgedWarnings = [],
+                scope: EntryScope = .host) {
         self.name = name
+        self.scope = scope
         self.ranges = ports.ranges
         self.acknowledged = acknowledged
         self.portsText = portsText
@@ -46,8 +50,10 @@ public struct PortEntry: Hashable, Sendable {
     /// `ConfigParser` produces them: skips the bitmap round trip of `init(name:ports:...)`,
     /// which dominated loading 65,535 single-port entries.
     public init(name: String, ranges: [PortRange], portsText: String, protocols: ProtocolSet,
-                owner: Owner, location: SourceLocation, acknowledged: AcknowledgedWarnings = []) {
+                owner: Owner, location: SourceLocation, acknowledged: AcknowledgedWarnings = [],
+                scope: EntryScope = .host) {
         self.name = name
+        self.scope = scope
         self.ranges = ranges
         self.acknowledged = acknowledged
         self.portsText = portsText

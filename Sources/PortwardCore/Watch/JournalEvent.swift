@@ -46,6 +46,14 @@ public struct JournalEvent: Hashable, Sendable {
         /// The owner guard is in force (installed, or the pinned programs taken over) and
         /// its entries were written: logged at start-up and when a reload changes them.
         case guardActive = "f0d7cc82e3d64e8983c437c4956b8275"
+        /// The daemon wrote the reservation of another network namespace that `netns=`
+        /// entries select (a namespace found by a rescan, a reload, or a repair of that
+        /// namespace's key), with PORTWARD_NETNS (the inode) and PORTWARD_NETNS_NAME.
+        case netnsApplied = "60c1604aa15d4d66ac28f312d8050136"
+        /// Applying in another network namespace failed (other than the namespace going
+        /// away, which is not logged); retried at the next rescan, logged once per namespace
+        /// until it succeeds.
+        case netnsFailed = "2f227765ff834047948d733637c66f81"
 
         /// MESSAGE_ID value: 32 lowercase hex digits.
         public var messageID: String { rawValue }
@@ -62,7 +70,8 @@ public struct JournalEvent: Hashable, Sendable {
     /// Journal fields besides MESSAGE, MESSAGE_ID and PRIORITY: PORTWARD_ENTRY,
     /// PORTWARD_PORT, PORTWARD_PROTOCOL, PORTWARD_HOLDER_PID, PORTWARD_HOLDER_COMM,
     /// PORTWARD_HOLDER_UNIT, PORTWARD_HOLDER_UID, PORTWARD_VERDICT, CONFIG_FILE,
-    /// CONFIG_LINE, CONFIG_COLUMN, PORTWARD_LOST, PORTWARD_RESTORED, PORTWARD_ERRORS.
+    /// CONFIG_LINE, CONFIG_COLUMN, PORTWARD_LOST, PORTWARD_RESTORED, PORTWARD_ERRORS,
+    /// PORTWARD_NETNS, PORTWARD_NETNS_NAME.
     /// Keys are journal field names.
     public let fields: [String: String]
 
@@ -243,6 +252,36 @@ extension JournalEvent {
         return JournalEvent(.guardActive, .info,
                             "owner guard in force for \(list)" + (tookOver ? " (took over the pinned programs)" : ""),
                             fields: ["PORTWARD_PORT": ports.description, "PORTWARD_ENTRY": entries.joined(separator: ",")])
+    }
+
+    /// The reservation of network namespace `netns` (`net:[INODE]`, shown with `name`: an
+    /// `ip netns` name or the path it was reached by) now holds `added` (and the ports it
+    /// already held): `restored` when they had been there before (a repair).
+    /// `name` comes from a file name (another user's, in `/run/user/UID/netns`): its control
+    /// characters are escaped in the message.
+    public static func netnsApplied(_ netns: NetnsIdentity, name: String, added: PortSet, repair: Bool) -> JournalEvent {
+        let name = name.escapingControlCharacters
+        return JournalEvent(.netnsApplied, repair ? .warning : .info,
+                     repair
+                        ? "network namespace \(netns) \(name) lost declared ports \(added); restored"
+                        : "network namespace \(netns) \(name): reserved \(added)",
+                     fields: ["PORTWARD_NETNS": String(netns.inode), "PORTWARD_NETNS_NAME": name,
+                              "PORTWARD_PORT": added.description])
+    }
+
+    /// `count` more namespaces were written in one rescan than were logged one by one.
+    public static func netnsAppliedMore(_ count: Int) -> JournalEvent {
+        JournalEvent(.netnsApplied, .info,
+                     "\(count) more network \(count == 1 ? "namespace" : "namespaces") reserved in this rescan (not logged one by one)",
+                     fields: ["PORTWARD_COUNT": String(count)])
+    }
+
+    /// Applying in network namespace `netns` failed for `reason`.
+    public static func netnsFailed(_ netns: NetnsIdentity, name: String, reason: String) -> JournalEvent {
+        let name = name.escapingControlCharacters
+        return JournalEvent(.netnsFailed, .warning,
+                     "network namespace \(netns) \(name): cannot apply the reservation, retrying at the next rescan: \(reason.escapingControlCharacters)",
+                     fields: ["PORTWARD_NETNS": String(netns.inode), "PORTWARD_NETNS_NAME": name])
     }
 
     /// The daemon stops; the reservation stays.

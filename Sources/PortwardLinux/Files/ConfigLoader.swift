@@ -38,8 +38,14 @@ public struct ConfigLoader: Sendable {
 
     /// The outcome of `load()`.
     public struct Result: Sendable {
-        /// The merged entries of every file that could be read.
-        public let configuration: Configuration
+        /// The merged entries of every file that could be read that apply to the daemon's
+        /// own namespace (`Configuration.hostScoped`: no `netns=`, `host` or `all`): what
+        /// `apply`, `status` and the daemon plan for the host.
+        public var configuration: Configuration { hostConfiguration }
+        /// Every merged entry, whatever its scope (`check`, the CNI plugin, the daemon's
+        /// namespace follower).
+        public let allEntries: Configuration
+        private let hostConfiguration: Configuration
         /// I/O errors, then each file's parse errors, then cross-file errors with notes.
         public let diagnostics: [Diagnostic]
         /// The I/O errors alone: files and directories that could not be listed or read
@@ -50,6 +56,16 @@ public struct ConfigLoader: Sendable {
         /// The drop-in resolution (with root-prefixed paths): effective files, masks and
         /// shadowed files.
         public let dropIns: DropIn.Resolution
+
+        public init(allEntries: Configuration, diagnostics: [Diagnostic], readErrors: [Diagnostic],
+                    files: [File], dropIns: DropIn.Resolution) {
+            self.allEntries = allEntries
+            self.hostConfiguration = allEntries.hostScoped
+            self.diagnostics = diagnostics
+            self.readErrors = readErrors
+            self.files = files
+            self.dropIns = dropIns
+        }
 
         /// True when a diagnostic is an error: the configuration must not be applied.
         public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
@@ -127,7 +143,7 @@ public struct ConfigLoader: Sendable {
             }
         }
         let merged = Configuration.merge(parsed)
-        return Result(configuration: merged.configuration, diagnostics: diagnostics + merged.diagnostics,
+        return Result(allEntries: merged.configuration, diagnostics: diagnostics + merged.diagnostics,
                       readErrors: diagnostics, files: files, dropIns: dropIns)
     }
 

@@ -46,6 +46,13 @@ public enum CNIMain {
     /// `CNIPlugin.run` over `CNINetnsSysctl`, writes the reply to stdout, and returns the
     /// exit status (0 or 1). `ports`: the ports selected for pods.
     public static func run(ports: PortSet, environment: [String: String]) -> Int32 {
+        run(ports: { () throws(CNIError) in ports }, environment: environment)
+    }
+
+    /// `run(ports:environment:)` with the ports computed only when ADD or CHECK needs them
+    /// (`CNIPlugin.run(environment:stdin:ports:io:)`): what the real binary passes, so
+    /// that VERSION and DEL never read the configuration.
+    public static func run(ports: () throws(CNIError) -> PortSet, environment: [String: String]) -> Int32 {
         var input: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65_536)
         var readError: Errno?

@@ -110,6 +110,13 @@ public enum NetnsSysctl {
         } catch { throw .sysctl(error) }
     }
 
+    /// The kernel keys of a discovered namespace, reached through its path (its first
+    /// reference) and checked against its identity: `.vanished` when that path now names
+    /// nothing or another namespace. The returned value keeps the namespace open.
+    public static func keys(of netns: DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl {
+        ReservedPortsSysctl(io: NetnsSysctlIO(try NetnsHandle(path: netns.path, expecting: netns.identity)))
+    }
+
     /// The namespace's cookie (`NetnsHandle.cookie`).
     public static func cookie(netnsAt path: String, expecting: NetnsIdentity? = nil) throws(NetnsError) -> UInt64 {
         try NetnsHandle(path: path, expecting: expecting).cookie()

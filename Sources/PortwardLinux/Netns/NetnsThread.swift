@@ -36,7 +36,7 @@ public enum NetnsError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// An open network namespace: an `O_RDONLY|O_CLOEXEC` descriptor of its nsfs file (which
+/// An open network namespace: an `O_RDONLY|O_CLOEXEC|O_NONBLOCK` descriptor of its nsfs file (which
 /// keeps the namespace alive while open, even after its last process exits and its bind
 /// mount is removed), and a way to run code inside it on a dedicated thread.
 ///
@@ -57,11 +57,14 @@ public final class NetnsHandle: @unchecked Sendable {
 
     /// Opens the namespace at `path` (`/run/netns/NAME`, `/proc/PID/ns/net`, ...). When
     /// `expecting` is given (the identity discovery saw) and the path now names another
-    /// namespace, throws `.vanished`. Throws `.vanished` for ENOENT/ESRCH or a non-nsfs file,
+    /// namespace, throws `.vanished`. Throws `.vanished` for ENOENT/ESRCH or a non-nsfs file
+    /// (opened non-blocking, so a FIFO planted at the path cannot hang the caller),
     /// `.openFailed` otherwise.
     public init(path: String, expecting: NetnsIdentity? = nil) throws(NetnsError) {
         let fd: FileDescriptor
-        do { fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec]) } catch {
+        // Non-blocking: a folder another user can write (/run/user/UID/netns) may hold a
+        // FIFO by the time of the open; O_NONBLOCK has no effect on an nsfs file.
+        do { fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec, .nonBlocking]) } catch {
             let errno = Errno(error)
             if errno == .noSuchFileOrDirectory || errno == .noSuchProcess { throw .vanished(path: path) }
             throw .openFailed(path: path, errno: errno)

@@ -1,10 +1,13 @@
+import PortwardCore
+
 /// Where portward acts, and the files it keeps about it: one value per target, passed to
 /// every command and to the daemon, so that the runtime file names are spelled here only.
 ///
 /// Paths (all under `root`, `--root`):
 /// - `runtimeDirectory`: `/run/portward` (systemd's RuntimeDirectory=; tmpfs, emptied at
 ///   boot exactly when the kernel's per-netns value is reset);
-/// - `statePath`: `state.json`, the ports portward added (`StateStore`);
+/// - `statePath`: `state.json`, the ports portward added (`StateStore`); for another
+///   network namespace (`.netns`) `netns/INODE/state.json`, and the same for the lock;
 /// - `daemonViewPath`: `daemon.json`, what the running daemon knows (`DaemonViewStore`);
 /// - `reconcileLockPath`: `lock`, held around plan + commit by every portward process;
 /// - `daemonLockPath`: `daemon.lock`, held for a daemon's lifetime: "is a daemon
@@ -14,8 +17,17 @@ public struct TargetContext: Sendable, Hashable {
     public enum Namespace: Sendable, Hashable, CustomStringConvertible {
         /// The namespace portward itself runs in (the host's, for portward.service).
         case current
+        /// Another network namespace, reached by entering it (`NetnsHandle`,
+        /// `NetnsSysctlIO`): the daemon's targets for `netns=` entries. Its state file and
+        /// reconcile lock live in `/run/portward/netns/INODE/`.
+        case netns(NetnsIdentity)
 
-        public var description: String { "current" }
+        public var description: String {
+            switch self {
+            case .current: "current"
+            case .netns(let identity): identity.description
+            }
+        }
     }
 
     /// Alternative root directory for configuration and state; `/` for the running system.
@@ -34,9 +46,28 @@ public struct TargetContext: Sendable, Hashable {
         runtimeDirectory = RootedPath.join(root, "/run/portward")
     }
 
-    public var statePath: String { runtimeDirectory + "/state.json" }
+    /// Where the namespace's own files are (state file, reconcile lock): `runtimeDirectory`
+    /// for `.current`, `runtimeDirectory/netns/INODE` for `.netns`.
+    public var namespaceDirectory: String {
+        switch namespace {
+        case .current: runtimeDirectory
+        case .netns(let identity): Self.netnsDirectory(runtimeDirectory) + "/\(identity.inode)"
+        }
+    }
+
+    /// `/run/portward/netns` under `runtimeDirectory`: one folder per namespace followed.
+    public static func netnsDirectory(_ runtimeDirectory: String) -> String { runtimeDirectory + "/netns" }
+
+    /// The same root, for network namespace `identity` (its files under
+    /// `/run/portward/netns/INODE/`; its key is reached through `NetnsSysctlIO`, not
+    /// `procSys`).
+    public func forNetns(_ identity: NetnsIdentity) -> TargetContext {
+        TargetContext(root: root, namespace: .netns(identity), procSys: procSys)
+    }
+
+    public var statePath: String { namespaceDirectory + "/state.json" }
     public var daemonViewPath: String { runtimeDirectory + "/daemon.json" }
-    public var reconcileLockPath: String { runtimeDirectory + "/lock" }
+    public var reconcileLockPath: String { namespaceDirectory + "/lock" }
     public var daemonLockPath: String { runtimeDirectory + "/daemon.lock" }
 
     /// The state file of this target.
