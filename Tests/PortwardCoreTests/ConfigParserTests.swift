@@ -27,7 +27,7 @@ func parse(bytes: [UInt8], file: String = "t.conf") -> ConfigParser.Result {
         ("a 80 tcp - ack=nosuch", "t.conf:1:16: error: unknown warning 'nosuch' in ack= (expected outside-range, rpc-range)"),
         ("a 80 tcp - ack=", "t.conf:1:15: error: ack= needs a warning to acknowledge (outside-range, rpc-range)"),
         ("a 80 tcp - ack=rpc-range,", "t.conf:1:25: error: empty item in ack list"),
-        ("a 80 tcp - scope=host", "t.conf:1:12: error: unknown option 'scope' (expected ack=outside-range,... or netns=SCOPE)"),
+        ("a 80 tcp - scope=host", "t.conf:1:12: error: unknown option 'scope' (expected ack=outside-range,..., netns=SCOPE or guard=report-only)"),
         ("a 80 ack=rpc-range ack=outside-range", "t.conf:1:20: error: option 'ack' given twice"),
         ("a 80 ack=rpc-range tcp", "t.conf:1:20: error: expected OPTION=VALUE after an option, not 'tcp' (options come after NAME PORTS [PROTOCOLS] [OWNER])"),
         ("a", "t.conf:1:2: error: missing PORTS column (expected NAME PORTS [PROTOCOLS] [OWNER])"),

@@ -118,3 +118,21 @@ import Testing
         #expect(throttle.admit([], now: 61).map(\.kind) == [.eventsSuppressed])
     }
 }
+
+@Suite struct GuardOptionTests {
+    /// `guard=report-only` makes an owner entry report-only, says why, and is parsed with
+    /// clear errors for other values.
+    @Test func reportOnlyOptionIsParsedAndHonoured() {
+        let parsed = ConfigParser.parse("keystone 35357 tcp user:4242 guard=report-only\nrsync 873 tcp user:0 guard=on\n",
+                                        file: "t.conf") { _, _ in nil }
+        #expect(parsed.diagnostics.isEmpty, "\(parsed.diagnostics)")
+        let entries = parsed.entries.map(\.entry)
+        #expect(entries.map(\.guardMode) == [.reportOnly, .on])
+        let p = GuardPolicy.protections(Configuration(entries: entries), userIDs: [:], unavailable: nil)
+        #expect(p["keystone"] == EntryProtection(.reportOnly, reason: "guard=report-only in the configuration"))
+        #expect(p["rsync"] == EntryProtection(.guarded))
+
+        let bad = ConfigParser.parse("k 35357 tcp user:0 guard=off\n", file: "t.conf") { _, _ in nil }
+        #expect(bad.diagnostics.map(\.description) == ["t.conf:1:26: error: guard= takes on or report-only, not 'off'"])
+    }
+}

@@ -187,10 +187,12 @@ private struct LineParser {
         let firstOption = fields.indices.dropFirst(2).first { isOption(fields[$0]) } ?? fields.count
         var acknowledged: PortEntry.AcknowledgedWarnings = []
         var scope = fileScope
+        var guardMode = PortEntry.GuardMode.on
         if firstOption < fields.count {
             let options = parseOptions(fields[firstOption...])
             acknowledged = options.acknowledged
             if let entryScope = options.scope { scope = entryScope }
+            guardMode = options.guardMode
         }
         if firstOption > 4 {
             error("too many columns (expected NAME PORTS [PROTOCOLS] [OWNER] [OPTION=VALUE...]; comments start with '#' after whitespace)",
@@ -203,7 +205,7 @@ private struct LineParser {
 
         let entry = PortEntry(name: text(fields[0]), ranges: ranges, portsText: text(fields[1]),
                                  protocols: protocols, owner: owner, location: location(fields[0].start),
-                                 acknowledged: acknowledged, scope: scope)
+                                 acknowledged: acknowledged, scope: scope, guardMode: guardMode)
         return ConfigParser.ParsedEntry(entry: entry, ranges: ranges, portsLocation: location(fields[1].start))
     }
 
@@ -277,12 +279,14 @@ private struct LineParser {
     }
 
     /// The option columns (all trailing columns from the first `KEY=VALUE`). Known options:
-    /// `ack=WARNING[,WARNING...]` (`outside-range`, `rpc-range`) and `netns=SCOPE`
-    /// (`parseScope`). Each key at most once; a column after an option that is not one is
-    /// an error (options come last).
-    mutating func parseOptions(_ fields: ArraySlice<Span>) -> (acknowledged: PortEntry.AcknowledgedWarnings, scope: EntryScope?) {
+    /// `ack=WARNING[,WARNING...]` (`outside-range`, `rpc-range`), `netns=SCOPE`
+    /// (`parseScope`) and `guard=on|report-only`. Each key at most once; a column after an
+    /// option that is not one is an error (options come last).
+    mutating func parseOptions(_ fields: ArraySlice<Span>)
+        -> (acknowledged: PortEntry.AcknowledgedWarnings, scope: EntryScope?, guardMode: PortEntry.GuardMode) {
         var acknowledged: PortEntry.AcknowledgedWarnings = []
         var scope: EntryScope?
+        var guardMode = PortEntry.GuardMode.on
         var seen: Set<String> = []
         for field in fields {
             guard isOption(field) else {
@@ -313,12 +317,19 @@ private struct LineParser {
                 }
             case "netns":
                 scope = parseScope(field)
+            case "guard":
+                let value = Span(start: equals + 1, end: field.end)
+                if let mode = PortEntry.GuardMode(rawValue: text(value)) {
+                    guardMode = mode
+                } else {
+                    error("guard= takes on or report-only, not '\(text(value))'", at: value.start)
+                }
             default:
-                error("unknown option '\(key)' (expected ack=\(PortEntry.AcknowledgedWarnings.names[0].name),... or netns=SCOPE)",
+                error("unknown option '\(key)' (expected ack=\(PortEntry.AcknowledgedWarnings.names[0].name),..., netns=SCOPE or guard=report-only)",
                       at: field.start)
             }
         }
-        return (acknowledged, scope)
+        return (acknowledged, scope, guardMode)
     }
 
     static let ackNames = PortEntry.AcknowledgedWarnings.names.map(\.name).joined(separator: ", ")

@@ -32,10 +32,20 @@ public struct PortEntry: Hashable, Sendable {
     public let acknowledged: AcknowledgedWarnings
     /// Where the entry applies (`netns=`; default `.host`, the daemon's own namespace).
     public let scope: EntryScope
+    /// `guard=report-only`: the owner guard never acts for this entry (conflicts are only
+    /// reported); `.on` (the default) lets the guard protect it when it can.
+    public let guardMode: GuardMode
+
+    /// The `guard=` option.
+    public enum GuardMode: String, Hashable, Sendable {
+        case on
+        case reportOnly = "report-only"
+    }
 
     public init(name: String, ports: PortSet, portsText: String, protocols: ProtocolSet,
                 owner: Owner, location: SourceLocation, acknowledged: AcknowledgedWarnings = [],
-                scope: EntryScope = .host) {
+                scope: EntryScope = .host, guardMode: GuardMode = .on) {
+        self.guardMode = guardMode
         self.name = name
         self.scope = scope
         self.ranges = ports.ranges
@@ -51,7 +61,8 @@ public struct PortEntry: Hashable, Sendable {
     /// which dominated loading 65,535 single-port entries.
     public init(name: String, ranges: [PortRange], portsText: String, protocols: ProtocolSet,
                 owner: Owner, location: SourceLocation, acknowledged: AcknowledgedWarnings = [],
-                scope: EntryScope = .host) {
+                scope: EntryScope = .host, guardMode: GuardMode = .on) {
+        self.guardMode = guardMode
         self.name = name
         self.scope = scope
         self.ranges = ranges

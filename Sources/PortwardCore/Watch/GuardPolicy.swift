@@ -73,6 +73,9 @@ public enum GuardPolicy {
     /// - Parameter hookedUnits: the `unit:` owners whose generator drop-in is in place.
     public static func protection(of entry: PortEntry, userIDs: [String: UInt32], unavailable: String?,
                                   hookedUnits: Set<String> = []) -> EntryProtection {
+        if entry.guardMode == .reportOnly, entry.owner != .any {
+            return EntryProtection(.reportOnly, reason: "guard=report-only in the configuration")
+        }
         switch entry.owner {
         case .any:
             return EntryProtection(.unguarded, reason: "no owner (reservation only)")
