@@ -110,10 +110,11 @@ public enum GuardPolicy {
     }
 
     /// The rules the guard's map must hold for `configuration`: one per guardable entry and
-    /// declared protocol, in configuration order.
+    /// declared protocol, in configuration order (none for a `guard=report-only` entry).
     public static func rules(_ configuration: Configuration, userIDs: [String: UInt32],
                              hookedUnits: Set<String> = []) -> [GuardRule] {
         configuration.entries.flatMap { entry -> [GuardRule] in
+            guard entry.guardMode == .on else { return [] }
             let owner: GuardRule.Owner
             switch entry.owner {
             case .user(.uid(let value)): owner = .uid(value)
