@@ -139,7 +139,7 @@ struct NetnsStatusTests {
         #expect(out.contains("--- one\nnetwork namespace net:["), "\(out)")
         #expect(out.contains("] portward-test-s\n"), "\(out)")
         #expect(out.contains("vpn         udp    5002   yes       free        -"), "\(out)")
-        #expect(out.contains("everywhere  tcp    5003   no        unreserved  5003 python3["), "\(out)")
+        #expect(out.contains("everywhere  tcp    5003   no        unreserved  -      5003 python3["), "\(out)")
         let one = out.components(separatedBy: "--- all")[0]
         #expect(!one.contains("hostsvc"), "hostsvc only in the host's block: \(out)")
         #expect(out.contains("] (host)\n"), "\(out)")
