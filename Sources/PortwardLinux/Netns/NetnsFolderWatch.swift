@@ -15,8 +15,9 @@ import SystemPackage
 /// inotify event for the mount): a path reported here may not be a namespace yet, so the
 /// caller re-checks (`NetnsFiles.identity`) and scans again shortly.
 public final class NetnsFolderWatch {
-    /// The inotify descriptor, for poll(2) (non-blocking, close-on-exec).
-    public let descriptor: Int32
+    private let inotify: Inotify
+    /// The inotify descriptor, for the event loop (non-blocking, close-on-exec).
+    public var descriptor: Int32 { inotify.descriptor }
     private let runRoot: String
     /// Watch descriptor -> watched directory, and whether it is a namespace folder (else
     /// the parent of one that does not exist yet).
@@ -27,14 +28,10 @@ public final class NetnsFolderWatch {
 
     /// Opens an inotify instance and sets up the watches. Throws the errno of inotify_init1.
     public init(runRoot: String = "/run") throws(Errno) {
-        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard fd >= 0 else { throw Errno(rawValue: errno) }
-        descriptor = fd
+        inotify = try Inotify()
         self.runRoot = runRoot
         rearm()
     }
-
-    deinit { close(descriptor) }
 
     /// Watches each folder that exists, else the nearest existing parent up to `runRoot`;
     /// `runRoot/user` too, for rootless podman folders of users who log in later.
@@ -50,12 +47,11 @@ public final class NetnsFolderWatch {
             if Self.isDirectory(path) { wanted[path] = (wanted[path] ?? false) || isFolder }
         }
         for (wd, watch) in watches where wanted[watch.path] != watch.isFolder {
-            inotify_rm_watch(descriptor, wd)
+            inotify.remove(wd)
             watches[wd] = nil
         }
         for (path, isFolder) in wanted where !watches.values.contains(where: { $0.path == path }) {
-            let wd = inotify_add_watch(descriptor, path, isFolder ? Self.folderEvents : Self.parentEvents)
-            if wd >= 0 { watches[wd] = (path, isFolder) }
+            if let wd = inotify.add(path, mask: isFolder ? Self.folderEvents : Self.parentEvents) { watches[wd] = (path, isFolder) }
         }
     }
 
@@ -65,32 +61,17 @@ public final class NetnsFolderWatch {
     public func drain() -> [String]? {
         var created: [String] = []
         var changed = false
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        let header = 16   // struct inotify_event: wd, mask, cookie, len, then the name
-        while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            guard count > 0 else { break }
-            var offset = 0
-            while offset + header <= count {
-                let (wd, mask, length) = buffer.withUnsafeBytes { bytes in
-                    (bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self),
-                     bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self),
-                     Int(bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)))
-                }
-                let name = String(decoding: buffer[(offset + header)..<min(offset + header + length, count)].prefix { $0 != 0 },
-                                  as: UTF8.self)
-                offset += header + length
-                if mask & UInt32(IN_Q_OVERFLOW) != 0 { changed = true; continue }
-                guard let watch = watches[wd] else { continue }
-                if mask & UInt32(IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF) != 0 {
-                    if mask & UInt32(IN_IGNORED) == 0 { inotify_rm_watch(descriptor, wd) }
-                    watches[wd] = nil
-                    changed = true
-                } else if watch.isFolder {
-                    created.append(watch.path + "/" + name)
-                } else if mask & UInt32(IN_ISDIR) != 0 {
-                    changed = true   // a folder (or a parent of one) appeared
-                }
+        for event in inotify.drain() {
+            if event.isOverflow { changed = true; continue }
+            guard let watch = watches[event.watch] else { continue }
+            if event.isGone {
+                if event.mask & UInt32(IN_IGNORED) == 0 { inotify.remove(event.watch) }
+                watches[event.watch] = nil
+                changed = true
+            } else if watch.isFolder {
+                created.append(watch.path + "/" + event.name)
+            } else if event.mask & UInt32(IN_ISDIR) != 0 {
+                changed = true   // a folder (or a parent of one) appeared
             }
         }
         return changed ? nil : created
