@@ -47,6 +47,13 @@ enum ExternalTools {
                       stderr: try String(contentsOfFile: err, encoding: .utf8))
     }
 
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which the Glibc module
+    /// does not export; nil on an older glibc.
+    private static let closeFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
     /// posix_spawn with a clean signal mask and default dispositions (the test runner's
     /// threads may block signals; a child must still die of SIGTERM). `environment`:
     /// `KEY=VALUE` strings, nil for this process's. Returns the pid.
@@ -58,6 +65,10 @@ enum ExternalTools {
         posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // Nothing else: another test's thread may have a file open for writing right now
+        // (without O_CLOEXEC); a child holding it would close it later, and a daemon under
+        // test watching that directory (--watch-config) would see IN_CLOSE_WRITE.
+        _ = closeFrom?(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
