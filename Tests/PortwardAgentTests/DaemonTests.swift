@@ -327,3 +327,25 @@ final class DaemonHarness {
         #expect(text.contains("portward_config_reload_errors_total 1"))
     }
 }
+
+@Suite struct DaemonBaselineTests {
+    /// Another writer's port added between the start-up apply and the first check is
+    /// still reported as theirs: the apply's value is the first check's baseline.
+    @Test func aForeignPortAddedBeforeTheFirstCheckIsReported() throws {
+        let h = DaemonHarness(config: "svc 40000-40001 tcp\n")
+        let transaction = ReservationTransaction(context: h.context, sysctl: ReservedPortsSysctl(io: h.kernel))
+        let proc = h.proc.path, sockets = h.sockets
+        let configuration = Configuration(entries: [PortEntry(name: "svc", ranges: [PortRange(40000, 40001)], portsText: "",
+                                                              protocols: .all, owner: .any, location: SourceLocation(file: "f", line: 1))])
+        let make = { () throws -> HolderLookup in
+            try HolderLookup(procRoot: proc, processes: ProcessTable(procRoot: proc, unitLookup: { _ in nil }), sockDiag: sockets)
+        }
+        h.kernel.value = PortSet([5000, 40000, 40001])   // 5000 came after the apply wrote 40000-40001
+        let withBaseline = Poller(configuration: configuration, transaction: transaction, force: false, clock: h.clock,
+                                  applied: PortSet([40000, 40001]), makeLookup: make)
+        #expect(withBaseline.poll(reloadPending: { false }).foreignAdded == PortSet([5000]))
+        let without = Poller(configuration: configuration, transaction: transaction, force: false, clock: h.clock,
+                             makeLookup: make)
+        #expect(without.poll(reloadPending: { false }).foreignAdded.isEmpty, "no baseline: nothing to compare with")
+    }
+}

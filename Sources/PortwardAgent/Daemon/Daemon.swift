@@ -178,17 +178,21 @@ public final class Daemon {
         let loaded = environment.loadConfiguration()
         for diagnostic in loaded.diagnostics { log(.configuration(diagnostic)) }
         if loaded.hasErrors { throw .configurationError }
+        let applied: PortSet
         switch transaction.run(loaded.configuration, force: options.force, wait: 5) {
         case .success(let committed):
             for diagnostic in committed.warnings + committed.plan.diagnostics { log(.configuration(diagnostic)) }
+            applied = committed.plan.target
         case .failure(let failure):
             for diagnostic in failure.diagnostics { log(.configuration(diagnostic)) }
             if case .refused = failure { throw .refused }
             log(.startFailed("\(failure)"))
             throw .failure
         }
+        // The value just written is the first cycle's baseline: a port another writer adds
+        // before that cycle is still reported as theirs.
         poller = Poller(configuration: loaded.configuration, transaction: transaction, force: options.force,
-                        clock: environment.clock, makeLookup: environment.makeHolderLookup)
+                        clock: environment.clock, applied: applied, makeLookup: environment.makeHolderLookup)
         log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: false))
         // The guard before READY: units ordered after portward.service find it in place.
         applyGuard(loaded.configuration)

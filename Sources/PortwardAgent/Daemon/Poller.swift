@@ -28,9 +28,12 @@ final class Poller {
     /// - Parameters:
     ///   - makeLookup: opens the holder lookup (sock_diag socket); called again after a
     ///     failing cycle, so a broken netlink socket is replaced.
+    ///   - applied: the kernel value the start-up apply left (the baseline against which
+    ///     the first cycle tells other writers' additions apart); nil when unknown.
     init(configuration: Configuration, transaction: ReservationTransaction, force: Bool,
-         clock: any ClockSource, makeLookup: @escaping () throws -> HolderLookup) {
+         clock: any ClockSource, applied: PortSet? = nil, makeLookup: @escaping () throws -> HolderLookup) {
         self.configuration = configuration
+        lastKernel = applied
         self.transaction = transaction
         self.force = force
         self.clock = clock
