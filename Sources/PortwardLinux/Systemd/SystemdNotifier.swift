@@ -39,11 +39,4 @@ public final class SystemdNotifier: ServiceNotifier {
     public func notify(_ notification: ServiceNotification) {
         sd_notify(0, notification.message)
     }
-
-    /// CLOCK_MONOTONIC now, in microseconds (for `.reloading`).
-    public static func monotonicMicroseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
-    }
 }
