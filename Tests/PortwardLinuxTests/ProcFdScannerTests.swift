@@ -246,7 +246,9 @@ private final class FakeProc {
         // Move the socket to another fd: the cached descriptor fails its check, a rescan
         // finds the new one.
         let inode = listener.inode
-        let moved = TestSocket(fd: dup(listener.fd))
+        // Close-on-exec like every test socket: a plain dup() would be inherited by a child
+        // that a parallel test spawns meanwhile, and the socket would outlive our close.
+        let moved = TestSocket(fd: fcntl(listener.fd, F_DUPFD_CLOEXEC, 0))
         listener.closeNow()
         let report = try lookup.holders(of: ports, protocols: .tcp)
         #expect(report.sockets.map(\.socket.inode) == [inode])
