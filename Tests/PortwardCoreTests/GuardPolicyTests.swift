@@ -80,6 +80,7 @@ import Testing
             # legacy 1645-1646 udp (/etc/portward/ports.d/a\\x1b.conf:1)
             [Service]
             ExecStartPre=-+/usr/sbin/portward register-owner %n
+            ExecStopPost=-+/usr/sbin/portward owner-stopped %n
 
             """)
         #expect(OwnerDropIn.path(for: "freeradius.service") == "/run/systemd/generator/freeradius.service.d/50-portward-owner.conf")

@@ -1,6 +1,9 @@
 /// How the owner guard (the BPF programs of docs/guard.md) protects one declared entry.
 ///
 /// - `guarded`: only the owner can bind the entry's ports (others get EADDRINUSE).
+/// - `held`: the guard is unavailable, and the daemon holds the ports' sockets itself while
+///   the owner is not running (the hold fallback, `HoldPolicy`; `reason` says what is not
+///   held now).
 /// - `reportOnly`: the entry has an owner, but the guard does not act for it (`reason`
 ///   says why: the guard is unavailable or switched off, the owner kind cannot be guarded
 ///   without a race, the user does not exist); the daemon reports conflicts, as before.
@@ -8,6 +11,7 @@
 public struct EntryProtection: Codable, Hashable, Sendable, CustomStringConvertible {
     public enum State: String, Codable, Hashable, Sendable {
         case guarded
+        case held
         case reportOnly = "report-only"
         case unguarded = "none"
     }
@@ -21,7 +25,7 @@ public struct EntryProtection: Codable, Hashable, Sendable, CustomStringConverti
         self.reason = reason
     }
 
-    /// `guarded`, `report-only: REASON`, `none: REASON`.
+    /// `guarded`, `held`, `held: REASON`, `report-only: REASON`, `none: REASON`.
     public var description: String { state.rawValue + (reason.map { ": \($0)" } ?? "") }
 }
 
