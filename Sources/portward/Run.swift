@@ -23,8 +23,8 @@ extension Portward {
                 With the owner guard (docs/guard.md), binds to the ports of user: owners, and \
                 of unit: owners whose generator drop-in is loaded, by anyone else fail with \
                 EADDRINUSE; the BPF programs stay pinned under \
-                /sys/fs/bpf/portward when the daemon stops or dies, and a restarted daemon takes \
-                them over; denials are logged. Where the guard is unavailable (or off), the \
+                /sys/fs/bpf/portward when the daemon dies, and a restarted daemon takes \
+                them over; SIGTERM detaches and unpins them; denials are logged. Where the guard is unavailable (or off), the \
                 daemon holds the ports of unit: owners itself while the owner is not running \
                 (the hold fallback), and releases them to the owner's start hook through \
                 /run/portward/hold.sock.

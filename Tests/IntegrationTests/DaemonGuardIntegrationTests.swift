@@ -20,7 +20,7 @@ struct DaemonGuardIntegrationTests {
 
         """
 
-    @Test("a user: entry is guarded: another uid gets EADDRINUSE, the owner binds, the denial is journalled; restart takes over; kill -9 keeps it")
+    @Test("a user: entry is guarded: another uid gets EADDRINUSE, the owner binds, the denial is journalled; SIGTERM detaches it; kill -9 keeps it, a restart takes over")
     func userOwnerGuarded() throws {
         let v = try BPFBox.values(Self.prologue + """
             start --guard
@@ -34,15 +34,23 @@ struct DaemonGuardIntegrationTests {
             for _ in $(seq 600); do grep -q '"denied":3' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
             say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^(svc|free) ' | awk '{ print \\$1, \\$2, \\$6 }' | tr '\\n' ' '"
             say status-denials sh -c "'$PORTWARD' status --root '$ROOT' | grep -c '^denied: 7001/' || true"
+            # An orderly stop (systemctl stop): the guard is detached and unpinned.
             kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
-            as stopped --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
+            as stopped --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 6/udp/7001
+            say attached-stopped attached
+            say pins-stopped sh -c 'test -e /sys/fs/bpf/portward && echo present || echo gone'
+            say stopping-line sh -c "grep -c 'stopping; the reservation stays in place; the owner guard is detached (2 programs)' '$ROOT/err' || true"
             start --guard
-            wait_log 1 'owner guard in force for svc (took over the pinned programs)'
-            say attached attached
+            wait_log 2 'owner guard in force for svc'
+            say fresh sh -c "grep -c 'took over the pinned programs' '$ROOT/err' || true"
             kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
             as killed --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 6/udp/7001
             as killed-owner --cgroup "$CG/other" --uid 4242 bind 4/tcp/7001
             say status-killed sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^svc ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            start --guard
+            wait_log 1 'owner guard in force for svc (took over the pinned programs)'
+            say attached attached
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
             # Switched off: the pinned entries a previous daemon left are emptied.
             start --no-guard
             wait_log 3 'applied: '
@@ -61,8 +69,13 @@ struct DaemonGuardIntegrationTests {
         #expect(v["fields"] == "MESSAGE_ID=d0f1bb41287246d99a82b05ffa9aea84 PORTWARD_HOLDER_UID=4243 PORTWARD_VERDICT=denied", "\(v["fields"] ?? "")")
         #expect(v["status"] == "svc tcp guarded svc udp guarded free tcp -", "\(v["status"] ?? "")")
         #expect(v["status-denials"] == "2")
-        #expect(v["stopped 4/tcp/7001"] == "EADDRINUSE", "stopping the daemon keeps the guard")
-        #expect(v["attached"] == "2", "taken over, not attached twice")
+        #expect(v["stopped 4/tcp/7001"] == "bound", "an orderly stop takes the guard away")
+        #expect(v["stopped 6/udp/7001"] == "bound")
+        #expect(v["attached-stopped"] == "0")
+        #expect(v["pins-stopped"] == "gone")
+        #expect(v["stopping-line"] == "1")
+        #expect(v["fresh"] == "0", "after an orderly stop there is nothing to take over")
+        #expect(v["attached"] == "2", "after kill -9: taken over, not attached twice")
         #expect(v["killed 4/tcp/7001"] == "EADDRINUSE", "kill -9 keeps the guard")
         #expect(v["killed 6/udp/7001"] == "EADDRINUSE")
         #expect(v["killed-owner 4/tcp/7001"] == "bound")
@@ -76,7 +89,8 @@ struct DaemonGuardIntegrationTests {
         let v = try BPFBox.values(Self.prologue + """
             start --guard
             wait_log 1 'owner guard in force for svc'
-            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            # Killed: the guard stays until the package's removal script detaches it.
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
             mkdir -p "$ROOT/run/portward/owners"; echo 1 >"$ROOT/run/portward/owners/x.service"
             as before --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
             say detach "$PORTWARD" guard --detach --root "$ROOT"
@@ -176,14 +190,14 @@ struct UnitOwnerGuardIntegrationTests {
         #expect(v["status"] == "guarded guarded", "\(v["status"] ?? "")")
     }
 
-    @Test("the hook works from the unit's own network namespace (PrivateNetwork=), and with the daemon stopped")
+    @Test("the hook works from the unit's own network namespace (PrivateNetwork=), and with the daemon killed")
     func hookInPrivateNetns() throws {
         let v = try BPFBox.values(Self.prologue + """
             printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
             generate
             start --guard
             wait_log 1 'owner guard in force for radius'
-            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
             mkdir "$CG/owner.service"
             sh -c "echo \\$\\$ >'$CG/owner.service/cgroup.procs'; exec unshare -n '$PORTWARD' register-owner --root '$ROOT' owner.service"
             as owner --cgroup "$CG/owner.service" bind 4/tcp/7001

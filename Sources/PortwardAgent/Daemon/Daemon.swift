@@ -285,10 +285,16 @@ public final class Daemon {
         ready()
     }
 
-    /// STOPPING=1; the reservation stays in place.
+    /// STOPPING=1; the reservation stays in place; the owner guard this daemon installed
+    /// or took over is detached and unpinned (kill -9 keeps it: the pins stay).
     public func stop() {
         environment.notifier.notify(.stopping)
-        log(.stopping())
+        do {
+            log(.stopping(guardDetached: try ownerGuard.detach()))
+        } catch {
+            log(.degraded("owner guard: cannot detach it on stop (\(error)); it stays in force"))
+            log(.stopping())
+        }
     }
 
     /// The unit owners' cgroup ids the map holds (for `checkUnitOwners`).

@@ -14,6 +14,13 @@ public protocol GuardBackend: AnyObject {
     var eventDescriptor: Int32 { get }
     /// The denials waiting now, without blocking.
     func drainDenials() throws(BPFGuardError) -> [GuardDenial]
+    /// Detaches the programs this backend installed and removes their pins
+    /// (BPFGuard.uninstall): the daemon's orderly stop. Returns the programs detached.
+    func uninstall() throws(BPFGuardError) -> Int
+}
+
+extension GuardBackend {
+    public func uninstall() throws(BPFGuardError) -> Int { 0 }
 }
 
 /// How the daemon gets its guard: `install` loads and attaches it (or takes over what is
@@ -68,6 +75,10 @@ final class SystemGuardBackend: GuardBackend {
     }
 
     func drainDenials() throws(BPFGuardError) -> [GuardDenial] { try reader.drain() }
+
+    func uninstall() throws(BPFGuardError) -> Int {
+        try BPFGuard.uninstall(cgroup: guardian.installation?.cgroup, pinDirectory: guardian.pinDirectory)
+    }
 }
 
 /// The daemon's side of the owner guard (issue 12, docs/guard.md): from the configuration,
@@ -195,6 +206,17 @@ final class OwnerGuard {
         readEvents()
         defer { pending.removeAll() }
         return pending
+    }
+
+    /// The orderly stop (SIGTERM): detaches and unpins the guard this daemon installed or
+    /// took over (none when it had none: the guard off, `--root` without `--guard`).
+    /// Returns the programs detached, or nil when there was no guard; throws when detaching
+    /// failed (the guard then stays in force).
+    func detach() throws(BPFGuardError) -> Int? {
+        guard let backend else { return nil }
+        let detached = try backend.uninstall()
+        self.backend = nil
+        return detached
     }
 
     private func degrade(_ reason: String) -> [JournalEvent] {

@@ -27,7 +27,8 @@ public struct JournalEvent: Hashable, Sendable {
         /// A diagnostic about the configuration or the plan (error, warning or note), with
         /// CONFIG_FILE, CONFIG_LINE and CONFIG_COLUMN, as systemd's `log_syntax()`.
         case configurationDiagnostic = "265eebfc7c684999a3cba5eb1471d013"
-        /// The daemon stops (SIGTERM, SIGINT); the reservation stays in place.
+        /// The daemon stops (SIGTERM, SIGINT); the reservation stays in place, the owner
+        /// guard is detached.
         case stopping = "f5a9fb41e9974ae08ec72aa34e1d9cb9"
         /// A capability is unavailable and the daemon runs without it (no lock against a
         /// second daemon, no --watch-config watch).
@@ -323,9 +324,11 @@ extension JournalEvent {
                      fields: ["PORTWARD_COUNT": String(count)])
     }
 
-    /// The daemon stops; the reservation stays.
-    public static func stopping() -> JournalEvent {
-        JournalEvent(.stopping, .info, "stopping; the reservation stays in place")
+    /// The daemon stops; the reservation stays. `guardDetached`: the number of owner guard
+    /// programs detached on the way out (nil: the daemon had no guard).
+    public static func stopping(guardDetached: Int? = nil) -> JournalEvent {
+        JournalEvent(.stopping, .info, "stopping; the reservation stays in place" +
+                     (guardDetached.map { "; the owner guard is detached (\($0) programs)" } ?? ""))
     }
 
     /// The daemon runs without a capability; `message` says which and why.
