@@ -277,3 +277,37 @@ struct UnitOwnerGuardIntegrationTests {
         #expect(v["check-new"] == "new: report-only (not guarded): the generator's drop-in for new.service is missing: run systemctl daemon-reload")
     }
 }
+
+/// `guard=report-only`, in the box: the map entry lets the non-owner bind and reports it.
+@Suite(.enabled(if: BPFBox.guardAvailable, "\(BPFBox.unavailableReason ?? "")"))
+struct ReportOnlyGuardIntegrationTests {
+    @Test("a guard=report-only entry: the non-owner's bind succeeds and is reported (journal, status), the owner binds")
+    func reportOnlyReportsAndAllows() throws {
+        let v = try BPFBox.values(DaemonGuardIntegrationTests.prologue + """
+            printf 'quiet 7003 tcp,udp user:4242 guard=report-only\\nsvc 7001 tcp user:4242\\n' >"$ROOT/etc/portward/ports.conf"
+            start --guard
+            wait_log 1 'owner guard in force for svc'
+            as other --cgroup "$CG/other" --uid 4243 bind 4/tcp/7003 6/udp/7003 4/tcp/7001
+            as owner --cgroup "$CG/other" --uid 4242 bind 4/tcp/7003 6/udp/7003
+            wait_log 1 'guard: pid [0-9]* (python3) uid 4243 bound the report-only port 7003/udp (quiet)'
+            say reported-tcp sh -c "grep -c 'guard: pid [0-9]* (python3) uid 4243 bound the report-only port 7003/tcp (quiet)' '$ROOT/err' || true"
+            say owner-reported sh -c "grep -c 'uid 4242 bound the report-only' '$ROOT/err' || true"
+            say verdict sh -c "grep 'report-only port 7003/udp' '$ROOT/err' | grep -o 'PORTWARD_VERDICT=[a-z]*'"
+            for _ in $(seq 600); do grep -q '"allowed":true' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
+            say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^quiet ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            say status-reason sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^report-only: quiet'"
+            say status-reported sh -c "'$PORTWARD' status --root '$ROOT' | grep -c '^reported: 7003/' || true"
+            """)
+        #expect(v["other 4/tcp/7003"] == "bound", "report-only: the bind is let through")
+        #expect(v["other 6/udp/7003"] == "bound")
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE", "the guarded entry next to it still refuses")
+        #expect(v["owner 4/tcp/7003"] == "bound")
+        #expect(v["owner 6/udp/7003"] == "bound")
+        #expect(v["reported-tcp"] == "1")
+        #expect(v["owner-reported"] == "0", "the owner's binds are not reported")
+        #expect(v["verdict"] == "PORTWARD_VERDICT=reported")
+        #expect(v["status"] == "report-only report-only", "\(v["status"] ?? "")")
+        #expect(v["status-reason"] == "report-only: quiet: guard=report-only in the configuration")
+        #expect(v["status-reported"] == "2")
+    }
+}

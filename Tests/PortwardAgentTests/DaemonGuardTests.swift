@@ -109,6 +109,16 @@ final class FakeGuardProvider {
         #expect(h.journal.entries(.degraded).isEmpty)
     }
 
+    @Test func aReportOnlyEntryGetsAReportingMapEntry() throws {
+        let fake = FakeGuardProvider()
+        let h = Self.harness("svc 7001 tcp user:4242\nquiet 7003 tcp user:4242 guard=report-only\n", fake)
+        try h.daemon.start()
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 77, transport: .tcp, port: 7003)] == GuardOwner(uid: 4242, reportOnly: true))
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 77, transport: .tcp, port: 7001)] == GuardOwner(uid: 4242))
+        #expect(h.journal.entries(.guardActive).map(\.message) == ["owner guard in force for svc"], "report-only is not 'in force'")
+        #expect(h.published?.ownerGuard?.entries["quiet"] == EntryProtection(.reportOnly, reason: "guard=report-only in the configuration"))
+    }
+
     @Test func anOrderlyStopDetachesTheGuardItHas() throws {
         let fake = FakeGuardProvider()
         let h = Self.harness("svc 7001 tcp user:4242\n", fake)

@@ -157,13 +157,13 @@ final class OwnerGuard {
         var ports = PortSet()
         for rule in rules {
             let owner: GuardOwner = switch rule.owner {
-            case .uid(let uid): GuardOwner(uid: uid)
+            case .uid(let uid): GuardOwner(uid: uid, reportOnly: rule.reportOnly)
             // 0 before the unit's first start: no cgroup has id 0, so the port stays closed
             // to others until the owner's hook registers its cgroup.
-            case .unit(let unit): GuardOwner(cgroupID: unitCgroups[unit] ?? 0)
+            case .unit(let unit): GuardOwner(cgroupID: unitCgroups[unit] ?? 0, reportOnly: rule.reportOnly)
             }
             for range in rule.ranges {
-                ports.insert(range)
+                if !rule.reportOnly { ports.insert(range) }
                 for port in range.lower...range.upper where port != 0 {
                     desired[GuardKey(netnsCookie: backend.netnsCookie, transport: rule.transport, port: port)] = owner
                 }
@@ -183,7 +183,7 @@ final class OwnerGuard {
         let first = lastDesired == nil
         lastDesired = shape
         var names: [String] = []
-        for rule in rules where !names.contains(rule.entry) { names.append(rule.entry) }
+        for rule in rules where !rule.reportOnly && !names.contains(rule.entry) { names.append(rule.entry) }
         return [.guardActive(entries: names, ports: ports, tookOver: first && backend.tookOver)]
     }
 

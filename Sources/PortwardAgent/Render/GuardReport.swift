@@ -28,7 +28,7 @@ public enum GuardReport {
         let notRunning = "the daemon is not running"
         var result = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: notRunning, hookedUnits: hookedUnits)
         guard let pinned else { return result }
-        for rule in GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits) {
+        for rule in GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits) where !rule.reportOnly {
             guard let first = rule.ranges.first?.lower else { continue }
             let key = GuardKey(netnsCookie: pinned.netnsCookie, transport: rule.transport, port: first)
             let held: Bool = switch rule.owner {

@@ -43,12 +43,16 @@ public struct GuardRule: Hashable, Sendable {
     public var transport: TransportProtocol
     public var ranges: [PortRange]
     public var owner: Owner
+    /// `guard=report-only`: the map entry lets everyone bind, and reports the non-owners'
+    /// binds (the programs' report-only flag).
+    public var reportOnly: Bool
 
-    public init(entry: String, transport: TransportProtocol, ranges: [PortRange], owner: Owner) {
+    public init(entry: String, transport: TransportProtocol, ranges: [PortRange], owner: Owner, reportOnly: Bool = false) {
         self.entry = entry
         self.transport = transport
         self.ranges = ranges
         self.owner = owner
+        self.reportOnly = reportOnly
     }
 
     /// The uid, for a `user:` rule.
@@ -114,11 +118,11 @@ public enum GuardPolicy {
     }
 
     /// The rules the guard's map must hold for `configuration`: one per guardable entry and
-    /// declared protocol, in configuration order (none for a `guard=report-only` entry).
+    /// declared protocol, in configuration order; a `guard=report-only` entry's rules are
+    /// `reportOnly` (its non-owners' binds are let through and reported).
     public static func rules(_ configuration: Configuration, userIDs: [String: UInt32],
                              hookedUnits: Set<String> = []) -> [GuardRule] {
         configuration.entries.flatMap { entry -> [GuardRule] in
-            guard entry.guardMode == .on else { return [] }
             let owner: GuardRule.Owner
             switch entry.owner {
             case .user(.uid(let value)): owner = .uid(value)
@@ -130,7 +134,9 @@ public enum GuardPolicy {
             default:
                 return []
             }
-            return entry.protocols.members.map { GuardRule(entry: entry.name, transport: $0, ranges: entry.ranges, owner: owner) }
+            return entry.protocols.members.map {
+                GuardRule(entry: entry.name, transport: $0, ranges: entry.ranges, owner: owner, reportOnly: entry.guardMode == .reportOnly)
+            }
         }
     }
 
