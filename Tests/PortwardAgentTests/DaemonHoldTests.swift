@@ -196,3 +196,34 @@ final class FakePortHolder: PortHolder {
         #expect(h.journal.entries(.portsReleased).last?.message == "hold fallback: released 2 sockets to rsync.service (no longer declared)")
     }
 }
+
+@Suite struct DaemonHoldSCTPTests {
+    /// A holder whose kernel has no SCTP (EPROTONOSUPPORT), as without the sctp module.
+    final class NoSCTPHolder: PortHolder {
+        let inner = FakePortHolder()
+        func hold(_ transport: TransportProtocol, port: UInt16) throws(Errno) -> Int32 {
+            if transport == .sctp { throw .protocolNotSupported }
+            return try inner.hold(transport, port: port)
+        }
+        func release(_ token: Int32) { inner.release(token) }
+        func capacity() -> Int { 100 }
+    }
+
+    @Test func anAllProtocolsEntryWithoutSCTPIsHeldForTCPAndUDPAndNotJournalledForSCTP() throws {
+        let holder = NoSCTPHolder()
+        let h = DaemonHarness(config: "rsync 873 - unit:rsync.service\n")
+        let fake = FakeGuardProvider()
+        fake.failure = .unavailable(.permissionDenied, detail: "bpf: EPERM")
+        h.guardProvider = fake.provider
+        h.portHolder = holder
+        h.ownerRegistry = DaemonHoldTests.registry(h)
+        h.options = DaemonOptions(interval: 1, procRoot: h.proc.path, ownerGuard: true, hold: true)
+        h.root.file("run/systemd/generator/rsync.service.d/50-portward-owner.conf", "[Service]\n")
+        try h.daemon.start()
+        h.daemon.poll()
+        #expect(holder.inner.ports == ["873/tcp", "873/udp"])
+        #expect(h.journal.entries(.holdFailed).isEmpty)
+        #expect(h.published?.ownerGuard?.entries["rsync"]
+                == EntryProtection(.held, reason: "1 of 3 sockets not held: 873/sctp (SCTP is not available in this kernel)"))
+    }
+}

@@ -66,6 +66,7 @@ final class HoldKeeper {
         (holdable, overLimit) = HoldPolicy.holdable(configuration, hookedUnits: hookedUnits, limit: limit)
         let units = Set(holdable.map(\.unit))
         released = released.filter { units.contains($0.key) }
+        heldSince = heldSince.filter { units.contains($0.key) }
         // Units not known yet: running now (started before portward, or before this entry)?
         let unknown = units.subtracting(released.keys).subtracting(heldSince.keys)
         if !unknown.isEmpty {
@@ -185,8 +186,12 @@ final class HoldKeeper {
                 failures[target] = nil
                 newlyHeld[target.unit, default: []].append(target)
             } catch {
-                let reason = error == .addressInUse ? "in use by another socket (EADDRINUSE)" : "\(error)"
-                if failures[target] != reason { newlyFailed.append(target) }
+                // SCTP without the sctp module (entries declaring every protocol, `-`): said
+                // in status, not journalled on every start.
+                let noSCTP = target.transport == .sctp && (error == .protocolNotSupported || error == .socketTypeNotSupported)
+                let reason = error == .addressInUse ? "in use by another socket (EADDRINUSE)"
+                    : noSCTP ? "SCTP is not available in this kernel" : "\(error)"
+                if failures[target] != reason && !noSCTP { newlyFailed.append(target) }
                 failures[target] = reason
             }
         }
