@@ -51,6 +51,9 @@ struct HoldIntegrationTests {
             say status-busy sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^held: busy'"
             say status-user sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^report-only: user'"
             say json sh -c "grep -o '\\"svc\\":{[^}]*}' '$ROOT/run/portward/daemon.json'"
+            say own-conflicts sh -c "grep -c 'conflict: 7001\\|unverified: 7001' '$ROOT/err' || true"
+            say busy-conflict sh -c "grep -c 'conflict: 7002/udp (busy)' '$ROOT/err' || true"
+            say status-state sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^svc ' | awk '{ print \\$5 }' | tr '\\n' ' '"
             kill $HOLDER; wait $HOLDER || true; HOLDER=
             wait_log 1 'hold fallback: holding 1 socket of busy for owner.service'
             ok=0 again=0
@@ -80,6 +83,9 @@ struct HoldIntegrationTests {
         #expect(v["status-busy"] == "held: busy: 1 of 1 sockets not held: 7002/udp (in use by another socket (EADDRINUSE))")
         #expect(v["status-user"]?.contains("user: owners are not held") == true)
         #expect(v["json"] == #""svc":{"state":"held"}"#)
+        #expect(v["own-conflicts"] == "0", "the daemon's held sockets are not conflicts")
+        #expect(v["status-state"] == "free free")
+        #expect(v["busy-conflict"] == "1", "a port someone else holds is still a conflict")
         #expect(v["owner-bound"] == "10")
         #expect(v["held-again"] == "10")
         #expect(v["hook-lines"] == "20", "each hook says what it did")

@@ -22,6 +22,7 @@ final class FakePortHolder: PortHolder {
     }
 
     func release(_ token: Int32) { held[token] = nil }
+    func inode(of token: Int32) -> UInt64? { UInt64(token) }
     func capacity() -> Int { limit }
     var ports: [String] { held.values.sorted() }
 }
@@ -86,6 +87,21 @@ final class FakePortHolder: PortHolder {
         Self.stopUnit(h)
         h.daemon.poll()
         #expect(holder.ports.count == 2)
+    }
+
+    @Test func theDaemonsOwnHeldSocketsAreNotConflicts() throws {
+        let holder = FakePortHolder()
+        let (h, _) = Self.harness(holder: holder)
+        try h.daemon.start()
+        // sock_diag sees the held sockets (inodes = the fake's tokens) and a stranger's.
+        h.sockets.records = holder.held.keys.sorted().map { token in
+            holder.held[token]!.hasSuffix("udp") ? .udp(873, inode: UInt64(token)) : .tcpListen(873, inode: UInt64(token))
+        }
+        h.daemon.poll()
+        #expect(h.journal.entries(.conflictStarted).isEmpty, "\\(h.journal.entries(.conflictStarted).map(\\.message))")
+        h.sockets.records.append(.udp(873, inode: 9999))
+        h.daemon.poll()
+        #expect(h.journal.entries(.conflictStarted).count == 1, "someone else's socket still is one")
     }
 
     @Test func restartedManyTimesInARow() throws {
@@ -206,6 +222,7 @@ final class FakePortHolder: PortHolder {
             return try inner.hold(transport, port: port)
         }
         func release(_ token: Int32) { inner.release(token) }
+        func inode(of token: Int32) -> UInt64? { nil }
         func capacity() -> Int { 100 }
     }
 

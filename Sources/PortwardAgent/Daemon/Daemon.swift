@@ -231,6 +231,7 @@ public final class Daemon {
         // before that cycle is still reported as theirs.
         poller = Poller(configuration: loaded.configuration, transaction: transaction, force: options.force,
                         clock: environment.clock, applied: applied, makeLookup: environment.makeHolderLookup)
+        poller?.excludedInodes = { [holdKeeper] in holdKeeper.inodes }
         log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: false))
         // The guard before READY: units ordered after portward.service find it in place.
         applyGuard(loaded.configuration)
@@ -337,7 +338,7 @@ public final class Daemon {
     /// The guard's protections, with the hold fallback's over them while it is active.
     private func publishProtections() {
         let entries = guardProtections.merging(holdKeeper.protections()) { $1 }
-        publisher.setGuard(unavailable: ownerGuard.unavailable, entries: entries)
+        publisher.setGuard(unavailable: ownerGuard.unavailable, entries: entries, heldInodes: holdKeeper.inodes)
         metrics?.protections = entries
     }
 

@@ -25,6 +25,8 @@ final class HoldKeeper {
     /// The most sockets held at once.
     let limit: Int
     private var held: [HoldTarget: Int32] = [:]
+    /// The socket inodes of `held`, by target.
+    private var heldInodes: [HoldTarget: UInt64] = [:]
     private var failures: [HoldTarget: String] = [:]
     /// Released units, with the cgroup directory that showed them running (nil: the
     /// registry's recorded one).
@@ -50,6 +52,9 @@ final class HoldKeeper {
 
     /// The number of sockets held now.
     var heldCount: Int { held.count }
+
+    /// The socket inodes of the sockets held now: not conflicts (the watch skips them).
+    var inodes: Set<UInt64> { Set(heldInodes.values) }
 
     /// Follows the configuration and the guard's availability: `unavailable` nil (the guard
     /// is in force, or the fallback is off) releases everything. Returns the events to log.
@@ -155,6 +160,7 @@ final class HoldKeeper {
         for (target, token) in held where target.unit == unit {
             holder?.release(token)
             held[target] = nil
+            heldInodes[target] = nil
             count += 1
         }
         for target in failures.keys where target.unit == unit { failures[target] = nil }
@@ -171,6 +177,7 @@ final class HoldKeeper {
         for (target, token) in held where !wantedSet.contains(target) {
             holder?.release(token)
             held[target] = nil
+            heldInodes[target] = nil
             dropped[target.unit, default: 0] += 1
         }
         failures = failures.filter { wantedSet.contains($0.key) }
@@ -182,7 +189,9 @@ final class HoldKeeper {
         var newlyFailed: [HoldTarget] = []
         for target in wanted where held[target] == nil {
             do {
-                held[target] = try holder.hold(target.transport, port: target.port)
+                let token = try holder.hold(target.transport, port: target.port)
+                held[target] = token
+                heldInodes[target] = holder.inode(of: token)
                 failures[target] = nil
                 newlyHeld[target.unit, default: []].append(target)
             } catch {

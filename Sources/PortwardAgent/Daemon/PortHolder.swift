@@ -11,6 +11,9 @@ public protocol PortHolder: AnyObject {
     func hold(_ transport: TransportProtocol, port: UInt16) throws(Errno) -> Int32
     /// Closes the socket `token` names: the port is free when this returns.
     func release(_ token: Int32)
+    /// The socket inode of `token` (as sock_diag reports it), so the daemon does not take
+    /// its own held sockets for conflicts; nil when unknown.
+    func inode(of token: Int32) -> UInt64?
     /// How many sockets this process may hold at most (from its RLIMIT_NOFILE, raised to
     /// its hard limit first), leaving room for its other descriptors.
     func capacity() -> Int
@@ -29,6 +32,11 @@ public final class SystemPortHolder: PortHolder {
     }
 
     public func release(_ token: Int32) { close(token) }
+
+    public func inode(of token: Int32) -> UInt64? {
+        var st = stat()
+        return fstat(token, &st) == 0 ? UInt64(st.st_ino) : nil
+    }
 
     public func capacity() -> Int {
         max(0, Int(min(PortHold.raiseDescriptorLimit(), UInt64(Int32.max))) - Self.reserve)
