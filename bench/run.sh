@@ -176,6 +176,22 @@ section_guard() {
                 "${args[@]}" >>"$OUT/hyperfine.log" 2>&1
         done
         "$BIN" guard --detach --root "$R" >/dev/null
+        # The hold fallback: what the synchronous release and hold add to an owner start and
+        # stop (both hooks, run from the owner cgroup), with a daemon holding the 2 sockets
+        # of the unit entry, and with no daemon (nothing to release: the hooks return at once).
+        # The owner cgroup is removed first, so the daemon finds the unit stopped.
+        hooks="sh -c \"echo \\\$\\\$ >$CG/owner.service/cgroup.procs; $BIN register-owner --root $R owner.service >/dev/null; $BIN owner-stopped --root $R owner.service >/dev/null\""
+        hyperfine -N -i --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/hold-hooks-r0.json" \
+            --command-name "register-owner + owner-stopped (no daemon)" "$hooks" >>"$OUT/hyperfine.log" 2>&1
+        rmdir "$CG/owner.service"
+        "$BIN" run --root "$R" --no-guard --hold 2>"$R/err-hold" & daemon=$!
+        for _ in $(seq 600); do grep -q "hold fallback: holding 2 sockets of unit" "$R/err-hold" && break; sleep 0.05; done
+        grep -q "hold fallback: holding 2 sockets of unit" "$R/err-hold" || { cat "$R/err-hold" >&2; exit 1; }
+        mkdir "$CG/owner.service"
+        hyperfine -N -i --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/hold-hooks-r1.json" \
+            --command-name "register-owner + owner-stopped (hold daemon, 2 sockets)" "$hooks" >>"$OUT/hyperfine.log" 2>&1
+        grep -c "released 2 sockets to owner.service (its start hook)" "$R/err-hold" >"$OUT/hold-hooks-released.txt" || true
+        kill $daemon; wait $daemon 2>/dev/null || true
         rm -rf "$R"
     '
 }

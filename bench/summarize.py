@@ -59,6 +59,7 @@ if status[100000] and full[100000]:
     check("portward status, 100k sockets ≤ 0.1× ss -Htuln (whole process)", status[100000] / full[100000], 0.1)
 
 guard_ready = table("guard-ready", "owner guard: exec to READY=1, 2 entries (BPF box)")
+hold_hooks = table("hold-hooks", "hold fallback: an owner's start and stop hooks")
 attribution = table("attribution", "holder attribution, 1 declared port")
 pw_attr = find(attribution, "portward status")
 ss_attr = find(attribution, "ss -Htulpn")
