@@ -146,6 +146,34 @@ struct HoldIntegrationTests {
         #expect(v["alive"] == "yes", "the hook's closed socket did not kill the daemon (MSG_NOSIGNAL)")
     }
 
+    @Test("a large range: 30000-32767 tcp,udp is 5536 sockets, all held; under a descriptor limit of 1024 the rest is reported, not held")
+    func largeRangeAndTheLimit() throws {
+        let v = try Self.values("""
+            printf 'sched 30000-32767 tcp,udp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
+            "$PORTWARD" generator --root "$ROOT" "$ROOT/run/systemd/generator"
+            start --no-guard --hold
+            wait_log 1 'hold fallback: holding 5536 sockets of sched for owner.service'
+            as big bind 4/tcp/30000 6/udp/31000 4/tcp/32767
+            say fds sh -c "ls /proc/$DAEMON/fd | wc -l"
+            kill $DAEMON; wait $DAEMON || true; DAEMON=
+            prlimit --nofile=1024:1024 "$PORTWARD" run --root "$ROOT" --interval 0.1 --no-guard --hold 2>>"$ROOT/err" & DAEMON=$!
+            wait_log 1 'hold fallback: 5024 sockets are not held (over the limit of 512 sockets: sched)'
+            wait_log 1 'hold fallback: holding 512 sockets of sched'
+            as limited bind 4/tcp/30000 4/udp/30255 4/tcp/30256 4/udp/32767
+            for _ in $(seq 600); do grep -q 'over the hold limit' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
+            say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^held: sched'"
+            """)
+        #expect(v["big 4/tcp/30000"] == "EADDRINUSE")
+        #expect(v["big 6/udp/31000"] == "EADDRINUSE")
+        #expect(v["big 4/tcp/32767"] == "EADDRINUSE")
+        #expect((Int(v["fds"] ?? "") ?? 0) >= 5536, "one descriptor per held socket")
+        #expect(v["limited 4/tcp/30000"] == "EADDRINUSE", "the first 512 in configuration order (port, then protocol)")
+        #expect(v["limited 4/udp/30255"] == "EADDRINUSE")
+        #expect(v["limited 4/tcp/30256"] == "bound", "past the limit: not held")
+        #expect(v["limited 4/udp/32767"] == "bound")
+        #expect(v["status"] == "held: sched: 5024 sockets over the hold limit of 512 not held")
+    }
+
     @Test("the control socket answers root only")
     func controlSocketRefusesOtherUsers() throws {
         let v = try Self.values("""

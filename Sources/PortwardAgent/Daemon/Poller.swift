@@ -121,10 +121,9 @@ final class Poller {
 
     private func checkHolders(_ outcome: inout PollOutcome) throws {
         if lookup == nil { lookup = try makeLookup() }
-        var report = try lookup!.holders(of: configuration.declaredPorts)
-        // The hold fallback's own sockets are protection, not conflicts.
-        let own = excludedInodes()
-        if !own.isEmpty { report.sockets.removeAll { own.contains($0.socket.inode) } }
+        // The hold fallback's own sockets are protection, not conflicts: dropped before
+        // their holders are looked up (thousands of them for a large range).
+        let report = try lookup!.holders(of: configuration.declaredPorts, excluding: excludedInodes())
         // Reservation times only matter for a connected socket on a declared port.
         let times = report.sockets.contains { !$0.socket.isListening }
             ? ReservationTimes((try? transaction.store.load())?.reservedSince ?? []) : ReservationTimes()
