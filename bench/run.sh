@@ -11,7 +11,7 @@
 #
 # Sections: build (static release, stripped) -> exec to READY=1 -> one poll at 0/10k/100k
 # unrelated sockets -> holder attribution -> conflict detection latency -> idle RSS and size
-# -> micro benchmarks (ordo-one/benchmark, package bench/). Whole-process comparisons use
+# -> the owner guard's cost per bind() and at start-up (in the BPF box) -> micro benchmarks (ordo-one/benchmark, package bench/). Whole-process comparisons use
 # hyperfine: every command of a comparison runs in the same hyperfine call, and the call is
 # repeated ROUNDS times with the command order rotated (A/B interleaved); medians are over
 # the pooled runs.
@@ -116,6 +116,86 @@ section_rss() {
     kill "$pid"; wait "$pid" || true
 }
 
+# The owner guard (docs/guard.md): the cost it adds to one bind() and to start-up. Runs in
+# the box of Tests/IntegrationTests/Support/bpf-box.sh (a throwaway cgroup as the cgroup
+# namespace root, private netns and bpffs): the programs are attached at the box's root
+# only. bind-loop times bind() alone, BENCH_BINDS times per case, median of 5 repetitions.
+section_guard() {
+    local box=$top/Tests/IntegrationTests/Support/bpf-box.sh
+    export BIN=$work/portward LOOP=$work/bind-loop NOTIFY_WAIT=$work/notify-wait OUT=$out RUNS=$runs ROUNDS=$rounds
+    export BINDS=${BENCH_BINDS:-20000}
+    # shellcheck disable=SC2016 # expanded inside the box
+    bash "$box" '
+        R=$(mktemp -d)
+        mkdir -p "$R/etc/portward"
+        printf "svc 7001 tcp,udp user:4242\nunit 7003 tcp,udp unit:owner.service\n" >"$R/etc/portward/ports.conf"
+        "$BIN" generator --root "$R" "$R/run/systemd/generator"
+        mkdir "$CG/owner.service" "$CG/other"
+        chmod 755 "$R"
+        # loop NAME CGROUP UID PORT PROTO FAMILY: 5 repetitions, the median of their medians.
+        loop() {
+            local name=$1 cg=$2 uid=$3 port=$4 proto=$5 family=$6 m=()
+            for _ in 1 2 3 4 5; do
+                m+=("$(sh -c "echo \$\$ >$cg/cgroup.procs; exec setpriv --reuid $uid --regid $uid --clear-groups $LOOP $port $proto $family $BINDS")")
+            done
+            printf "%s\n" "${m[@]}" | sort -t= -k2 -n | sed -n 3p | sed "s|^|$name |" >>"$OUT/guard-bind.txt"
+        }
+        : >"$OUT/guard-bind.txt"
+        for pf in "tcp 4" "udp 6"; do
+            set -- $pf
+            loop "no-programs declared $1/$2" "$CG/other" 4243 7001 $1 $2
+            loop "no-programs undeclared $1/$2" "$CG/other" 4243 7002 $1 $2
+        done
+        sh -c "echo \$\$ >$CG/owner.service/cgroup.procs; exec \"$BIN\" register-owner --root \"$R\" owner.service" >/dev/null
+        "$BIN" run --root "$R" --guard 2>"$R/err" & daemon=$!
+        for _ in $(seq 600); do grep -q "owner guard in force" "$R/err" && break; sleep 0.05; done
+        grep -q "owner guard in force" "$R/err" || { cat "$R/err" >&2; exit 1; }
+        for pf in "tcp 4" "udp 6"; do
+            set -- $pf
+            loop "guard undeclared $1/$2" "$CG/other" 4243 7002 $1 $2
+            loop "guard owner-uid $1/$2" "$CG/other" 4242 7001 $1 $2
+            loop "guard owner-cgroup $1/$2" "$CG/owner.service" 0 7003 $1 $2
+            loop "guard denied $1/$2" "$CG/other" 4243 7001 $1 $2
+        done
+        kill -9 $daemon; wait $daemon 2>/dev/null || true
+        # Start-up: exec to READY=1 without the guard, installing it (detached before each
+        # run), and taking over the pins (notify-wait SIGKILLs the daemon: they stay).
+        # ROUNDS calls, the command order rotated (A/B interleaved), as the other sections.
+        names=("portward run --no-guard" "portward run --guard (install)" "portward run --guard (take over)")
+        # Take-over needs no preparation: hyperfine runs all runs of one command in a row, and
+        # notify-wait SIGKILLs each daemon, so the pins of the warm-up run are there.
+        prepares=("true" "$BIN guard --detach --root $R" "true")
+        commands=("$NOTIFY_WAIT $BIN run --root $R --no-guard" "$NOTIFY_WAIT $BIN run --root $R --guard" "$NOTIFY_WAIT $BIN run --root $R --guard")
+        for ((r = 0; r < ROUNDS; r++)); do
+            args=()
+            for ((i = 0; i < 3; i++)); do
+                j=$(((i + r) % 3))
+                args+=(--prepare "sh -c \"${prepares[$j]}\"" --command-name "${names[$j]}" "${commands[$j]}")
+            done
+            hyperfine -N -i --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/guard-ready-r$r.json" \
+                "${args[@]}" >>"$OUT/hyperfine.log" 2>&1
+        done
+        "$BIN" guard --detach --root "$R" >/dev/null
+        # The hold fallback: what the synchronous release and hold add to an owner start and
+        # stop (both hooks, run from the owner cgroup), with a daemon holding the 2 sockets
+        # of the unit entry, and with no daemon (nothing to release: the hooks return at once).
+        # The owner cgroup is removed first, so the daemon finds the unit stopped.
+        hooks="sh -c \"echo \\\$\\\$ >$CG/owner.service/cgroup.procs; $BIN register-owner --root $R owner.service >/dev/null; $BIN owner-stopped --root $R owner.service >/dev/null\""
+        hyperfine -N -i --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/hold-hooks-r0.json" \
+            --command-name "register-owner + owner-stopped (no daemon)" "$hooks" >>"$OUT/hyperfine.log" 2>&1
+        rmdir "$CG/owner.service"
+        "$BIN" run --root "$R" --no-guard --hold 2>"$R/err-hold" & daemon=$!
+        for _ in $(seq 600); do grep -q "hold fallback: holding 2 sockets of unit" "$R/err-hold" && break; sleep 0.05; done
+        grep -q "hold fallback: holding 2 sockets of unit" "$R/err-hold" || { cat "$R/err-hold" >&2; exit 1; }
+        mkdir "$CG/owner.service"
+        hyperfine -N -i --style basic --warmup 3 --runs "$RUNS" --export-json "$OUT/hold-hooks-r1.json" \
+            --command-name "register-owner + owner-stopped (hold daemon, 2 sockets)" "$hooks" >>"$OUT/hyperfine.log" 2>&1
+        grep -c "released 2 sockets to owner.service (its start hook)" "$R/err-hold" >"$OUT/hold-hooks-released.txt" || true
+        kill $daemon; wait $daemon 2>/dev/null || true
+        rm -rf "$R"
+    '
+}
+
 section_micro() {
     lo_up  # the benchmark plugin talks to SwiftPM over loopback
     cd "$here"
@@ -152,6 +232,8 @@ else
 fi
 strip -o "$work/portward" "$work/portward.unstripped"
 cc -O2 -Wall -o "$work/notify-wait" "$here/notify-wait.c"
+cc -O2 -Wall -o "$work/bind-loop" "$here/bind-loop.c"
+chmod 755 "$work" "$work/bind-loop"
 {
     echo "unstripped_bytes $(stat -c %s "$work/portward.unstripped")"
     echo "stripped_bytes $(stat -c %s "$work/portward")"
@@ -179,6 +261,9 @@ for section in ready poll attribution latency rss; do
     echo "== $section"
     unshare -n "$here/run.sh" --section "$section"
 done
+# The box makes its own network namespace (and cgroup, bpffs).
+echo "== guard"
+"$here/run.sh" --section guard
 echo "== micro benchmarks"
 (cd "$here" && swift build -c release --scratch-path "$top/.build-bench" >"$out/micro-build.log" 2>&1)
 # The socket benchmarks only run when the netns differs from this one.

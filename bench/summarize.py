@@ -58,6 +58,8 @@ if status[0] and status[100000]:
 if status[100000] and full[100000]:
     check("portward status, 100k sockets ≤ 0.1× ss -Htuln (whole process)", status[100000] / full[100000], 0.1)
 
+guard_ready = table("guard-ready", "owner guard: exec to READY=1, 2 entries (BPF box)")
+hold_hooks = table("hold-hooks", "hold fallback: an owner's start and stop hooks")
 attribution = table("attribution", "holder attribution, 1 declared port")
 pw_attr = find(attribution, "portward status")
 ss_attr = find(attribution, "ss -Htulpn")
@@ -144,3 +146,15 @@ print("| target | measured | met |")
 print("|---|---|---|")
 for target, measured, met in checks:
     print(f"| {target} | {measured} | {'yes' if met else '**no**'} |")
+
+guard_bind = os.path.join(out, "guard-bind.txt")
+if os.path.exists(guard_bind):
+    print("\n## Owner guard: one bind() (bench/bind-loop.c in the BPF box, median of 5 medians)\n")
+    print("| case | protocol/family | median (ns) | mean (ns) | result |")
+    print("|---|---|---:|---:|---|")
+    for line in open(guard_bind):
+        m = re.match(r"(\S+) (\S+) (\S+) median_ns=(\d+) mean_ns=(\d+) bound=(\d+) eaddrinuse=(\d+) other=(\d+)", line)
+        if not m:
+            continue
+        result = "bound" if int(m[6]) else ("EADDRINUSE" if int(m[7]) else "other errors")
+        print(f"| {m[1]} {m[2]} | {m[3]} | {m[4]} | {m[5]} | {result} |")

@@ -11,7 +11,10 @@ extension Portward {
                 (ExecStartPre=-+/usr/sbin/portward register-owner %n): in the unit's new cgroup, \
                 before its own processes start, it records the cgroup's id in \
                 /run/portward/owners/UNIT and points the owner guard's entries for the unit's \
-                ports at it, so the owner can bind them and no one else can. Exit status 1 when \
+                ports at it, so the owner can bind them and no one else can. Where the guard is \
+                unavailable and the daemon holds the unit's ports itself (the hold fallback), it \
+                asks the daemon on /run/portward/hold.sock to release them and returns once \
+                they are closed (at most 5 s; without a daemon at once). Exit status 1 when \
                 the cgroup cannot be known or recorded (the "-" keeps the unit starting).
                 """)
 
@@ -25,6 +28,29 @@ extension Portward {
         }
     }
 
+    struct OwnerStopped: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "owner-stopped",
+            abstract: "Have the stopped unit's declared ports held again (ExecStopPost= hook).",
+            discussion: """
+                Run by the drop-in portward-generator writes for every unit: owner \
+                (ExecStopPost=-+/usr/sbin/portward owner-stopped %n), after the unit's processes \
+                are gone: where the guard is unavailable, asks the daemon on \
+                /run/portward/hold.sock to hold the unit's ports again until its next start \
+                (the hold fallback), and waits for its answer (at most 5 s). Does nothing \
+                without a daemon. Exit status 0.
+                """)
+
+        @OptionGroup var options: CommonOptions
+
+        @Argument(help: "The unit's name (%n).")
+        var unit: String
+
+        func run() throws {
+            OwnerStoppedCommand(context: options.context, unit: unit).run()
+        }
+    }
+
     struct Generator: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "generator",
@@ -34,7 +60,8 @@ extension Portward {
                 portward: called by that name, portward runs this command); systemd runs it at \
                 boot and at every daemon-reload with its output directories. Writes \
                 NORMAL_DIR/UNIT.d/50-portward-owner.conf with ExecStartPre=-+/usr/sbin/portward \
-                register-owner %n for every unit: owner that is a .service.
+                register-owner %n and ExecStopPost=-+/usr/sbin/portward owner-stopped %n for \
+                every unit: owner that is a .service.
                 """)
 
         @OptionGroup var options: CommonOptions

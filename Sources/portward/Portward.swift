@@ -20,7 +20,7 @@ struct Portward: ParsableCommand {
             attention as far as could be seen, but an owner could not be verified (a holder \
             that needs root or the daemon to identify; 3 wins when both apply); 64 usage error.
             """,
-        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self, RegisterOwner.self, Generator.self, Guard.self]
+        subcommands: [Check.self, CatConfig.self, Apply.self, Run.self, Status.self, RegisterOwner.self, OwnerStopped.self, Generator.self, Guard.self]
     )
 
     /// The entry point. When the first argument names a subcommand, only that subcommand's

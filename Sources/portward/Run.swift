@@ -23,8 +23,11 @@ extension Portward {
                 With the owner guard (docs/guard.md), binds to the ports of user: owners, and \
                 of unit: owners whose generator drop-in is loaded, by anyone else fail with \
                 EADDRINUSE; the BPF programs stay pinned under \
-                /sys/fs/bpf/portward when the daemon stops or dies, and a restarted daemon takes \
-                them over; denials are logged.
+                /sys/fs/bpf/portward when the daemon dies, and a restarted daemon takes \
+                them over; SIGTERM detaches and unpins them; denials are logged. Where the guard is unavailable (or off), the \
+                daemon holds the ports of unit: owners itself while the owner is not running \
+                (the hold fallback), and releases them to the owner's start hook through \
+                /run/portward/hold.sock.
                 """)
 
         @OptionGroup var options: CommonOptions
@@ -39,8 +42,12 @@ extension Portward {
         var watchConfig = false
 
         @Flag(inversion: .prefixedNo, help: ArgumentHelp(
-            "The owner guard: refuse binds to the ports of user: and unit: owners to anyone else, in the kernel (BPF; EADDRINUSE). Default: on, off with --root; when BPF is unavailable, the entries are report-only."))
+            "The owner guard: refuse binds to the ports of user: and unit: owners to anyone else, in the kernel (BPF; EADDRINUSE). Default: on, off with --root; when BPF is unavailable, user: entries are report-only and unit: entries are held (--hold)."))
         var `guard`: Bool?
+
+        @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+            "The hold fallback: where the guard is unavailable or off, hold the ports of unit: owners (bound sockets) while the owner is not running. Default: on, off with --root."))
+        var hold: Bool?
 
         @Option(help: ArgumentHelp("The proc filesystem to scan for socket holders.", valueName: "DIR"))
         var procfs: String = "/proc"
@@ -59,7 +66,7 @@ extension Portward {
                 try DaemonLoop.run(options.context, options: DaemonOptions(
                     force: force, interval: interval.seconds, procRoot: procfs, watchConfig: watchConfig,
                     metricsFile: metricsFile.flatMap { try? MetricsFile(path: $0) },
-                    ownerGuard: `guard`))
+                    ownerGuard: `guard`, hold: hold))
             }
         }
     }

@@ -20,7 +20,7 @@ struct DaemonGuardIntegrationTests {
 
         """
 
-    @Test("a user: entry is guarded: another uid gets EADDRINUSE, the owner binds, the denial is journalled; restart takes over; kill -9 keeps it")
+    @Test("a user: entry is guarded: another uid gets EADDRINUSE, the owner binds, the denial is journalled; SIGTERM detaches it; kill -9 keeps it, a restart takes over")
     func userOwnerGuarded() throws {
         let v = try BPFBox.values(Self.prologue + """
             start --guard
@@ -34,15 +34,23 @@ struct DaemonGuardIntegrationTests {
             for _ in $(seq 600); do grep -q '"denied":3' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
             say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^(svc|free) ' | awk '{ print \\$1, \\$2, \\$6 }' | tr '\\n' ' '"
             say status-denials sh -c "'$PORTWARD' status --root '$ROOT' | grep -c '^denied: 7001/' || true"
+            # An orderly stop (systemctl stop): the guard is detached and unpinned.
             kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
-            as stopped --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
+            as stopped --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 6/udp/7001
+            say attached-stopped attached
+            say pins-stopped sh -c 'test -e /sys/fs/bpf/portward && echo present || echo gone'
+            say stopping-line sh -c "grep -c 'stopping; the reservation stays in place; the owner guard is detached (2 programs)' '$ROOT/err' || true"
             start --guard
-            wait_log 1 'owner guard in force for svc (took over the pinned programs)'
-            say attached attached
+            wait_log 2 'owner guard in force for svc'
+            say fresh sh -c "grep -c 'took over the pinned programs' '$ROOT/err' || true"
             kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
             as killed --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 6/udp/7001
             as killed-owner --cgroup "$CG/other" --uid 4242 bind 4/tcp/7001
             say status-killed sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^svc ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            start --guard
+            wait_log 1 'owner guard in force for svc (took over the pinned programs)'
+            say attached attached
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
             # Switched off: the pinned entries a previous daemon left are emptied.
             start --no-guard
             wait_log 3 'applied: '
@@ -61,8 +69,13 @@ struct DaemonGuardIntegrationTests {
         #expect(v["fields"] == "MESSAGE_ID=d0f1bb41287246d99a82b05ffa9aea84 PORTWARD_HOLDER_UID=4243 PORTWARD_VERDICT=denied", "\(v["fields"] ?? "")")
         #expect(v["status"] == "svc tcp guarded svc udp guarded free tcp -", "\(v["status"] ?? "")")
         #expect(v["status-denials"] == "2")
-        #expect(v["stopped 4/tcp/7001"] == "EADDRINUSE", "stopping the daemon keeps the guard")
-        #expect(v["attached"] == "2", "taken over, not attached twice")
+        #expect(v["stopped 4/tcp/7001"] == "bound", "an orderly stop takes the guard away")
+        #expect(v["stopped 6/udp/7001"] == "bound")
+        #expect(v["attached-stopped"] == "0")
+        #expect(v["pins-stopped"] == "gone")
+        #expect(v["stopping-line"] == "1")
+        #expect(v["fresh"] == "0", "after an orderly stop there is nothing to take over")
+        #expect(v["attached"] == "2", "after kill -9: taken over, not attached twice")
         #expect(v["killed 4/tcp/7001"] == "EADDRINUSE", "kill -9 keeps the guard")
         #expect(v["killed 6/udp/7001"] == "EADDRINUSE")
         #expect(v["killed-owner 4/tcp/7001"] == "bound")
@@ -76,7 +89,8 @@ struct DaemonGuardIntegrationTests {
         let v = try BPFBox.values(Self.prologue + """
             start --guard
             wait_log 1 'owner guard in force for svc'
-            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            # Killed: the guard stays until the package's removal script detaches it.
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
             mkdir -p "$ROOT/run/portward/owners"; echo 1 >"$ROOT/run/portward/owners/x.service"
             as before --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
             say detach "$PORTWARD" guard --detach --root "$ROOT"
@@ -176,14 +190,14 @@ struct UnitOwnerGuardIntegrationTests {
         #expect(v["status"] == "guarded guarded", "\(v["status"] ?? "")")
     }
 
-    @Test("the hook works from the unit's own network namespace (PrivateNetwork=), and with the daemon stopped")
+    @Test("the hook works from the unit's own network namespace (PrivateNetwork=), and with the daemon killed")
     func hookInPrivateNetns() throws {
         let v = try BPFBox.values(Self.prologue + """
             printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
             generate
             start --guard
             wait_log 1 'owner guard in force for radius'
-            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
             mkdir "$CG/owner.service"
             sh -c "echo \\$\\$ >'$CG/owner.service/cgroup.procs'; exec unshare -n '$PORTWARD' register-owner --root '$ROOT' owner.service"
             as owner --cgroup "$CG/owner.service" bind 4/tcp/7001
@@ -261,5 +275,39 @@ struct UnitOwnerGuardIntegrationTests {
         #expect(v["status-sock"]?.hasPrefix("only a .service owner can register its cgroup") == true, "\(v["status-sock"] ?? "")")
         #expect(v["other-after 4/tcp/7003"] == "EADDRINUSE")
         #expect(v["check-new"] == "new: report-only (not guarded): the generator's drop-in for new.service is missing: run systemctl daemon-reload")
+    }
+}
+
+/// `guard=report-only`, in the box: the map entry lets the non-owner bind and reports it.
+@Suite(.enabled(if: BPFBox.guardAvailable, "\(BPFBox.unavailableReason ?? "")"))
+struct ReportOnlyGuardIntegrationTests {
+    @Test("a guard=report-only entry: the non-owner's bind succeeds and is reported (journal, status), the owner binds")
+    func reportOnlyReportsAndAllows() throws {
+        let v = try BPFBox.values(DaemonGuardIntegrationTests.prologue + """
+            printf 'quiet 7003 tcp,udp user:4242 guard=report-only\\nsvc 7001 tcp user:4242\\n' >"$ROOT/etc/portward/ports.conf"
+            start --guard
+            wait_log 1 'owner guard in force for svc'
+            as other --cgroup "$CG/other" --uid 4243 bind 4/tcp/7003 6/udp/7003 4/tcp/7001
+            as owner --cgroup "$CG/other" --uid 4242 bind 4/tcp/7003 6/udp/7003
+            wait_log 1 'guard: pid [0-9]* (python3) uid 4243 bound the report-only port 7003/udp (quiet)'
+            say reported-tcp sh -c "grep -c 'guard: pid [0-9]* (python3) uid 4243 bound the report-only port 7003/tcp (quiet)' '$ROOT/err' || true"
+            say owner-reported sh -c "grep -c 'uid 4242 bound the report-only' '$ROOT/err' || true"
+            say verdict sh -c "grep 'report-only port 7003/udp' '$ROOT/err' | grep -o 'PORTWARD_VERDICT=[a-z]*'"
+            for _ in $(seq 600); do grep -q '"allowed":true' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
+            say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^quiet ' | awk '{ print \\$6 }' | tr '\\n' ' '"
+            say status-reason sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^report-only: quiet'"
+            say status-reported sh -c "'$PORTWARD' status --root '$ROOT' | grep -c '^reported: 7003/' || true"
+            """)
+        #expect(v["other 4/tcp/7003"] == "bound", "report-only: the bind is let through")
+        #expect(v["other 6/udp/7003"] == "bound")
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE", "the guarded entry next to it still refuses")
+        #expect(v["owner 4/tcp/7003"] == "bound")
+        #expect(v["owner 6/udp/7003"] == "bound")
+        #expect(v["reported-tcp"] == "1")
+        #expect(v["owner-reported"] == "0", "the owner's binds are not reported")
+        #expect(v["verdict"] == "PORTWARD_VERDICT=reported")
+        #expect(v["status"] == "report-only report-only", "\(v["status"] ?? "")")
+        #expect(v["status-reason"] == "report-only: quiet: guard=report-only in the configuration")
+        #expect(v["status-reported"] == "2")
     }
 }

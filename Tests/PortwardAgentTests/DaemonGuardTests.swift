@@ -11,6 +11,12 @@ final class FakeGuardBackend: GuardBackend {
     var writes = 0
     var waiting: [GuardDenial] = []
     var eventDescriptor: Int32 { -1 }
+    var uninstalls = 0
+
+    func uninstall() throws(BPFGuardError) -> Int {
+        uninstalls += 1
+        return 2
+    }
 
     func replaceEntries(with desired: [GuardKey: GuardOwner]) throws(BPFGuardError) {
         entries = desired
@@ -101,6 +107,31 @@ final class FakeGuardProvider {
         #expect(fake.clears == 1, "a previous daemon's pinned entries are emptied")
         #expect(h.published?.ownerGuard?.entries["svc"] == EntryProtection(.reportOnly, reason: "the guard is switched off (--no-guard)"))
         #expect(h.journal.entries(.degraded).isEmpty)
+    }
+
+    @Test func aReportOnlyEntryGetsAReportingMapEntry() throws {
+        let fake = FakeGuardProvider()
+        let h = Self.harness("svc 7001 tcp user:4242\nquiet 7003 tcp user:4242 guard=report-only\n", fake)
+        try h.daemon.start()
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 77, transport: .tcp, port: 7003)] == GuardOwner(uid: 4242, reportOnly: true))
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 77, transport: .tcp, port: 7001)] == GuardOwner(uid: 4242))
+        #expect(h.journal.entries(.guardActive).map(\.message) == ["owner guard in force for svc"], "report-only is not 'in force'")
+        #expect(h.published?.ownerGuard?.entries["quiet"] == EntryProtection(.reportOnly, reason: "guard=report-only in the configuration"))
+    }
+
+    @Test func anOrderlyStopDetachesTheGuardItHas() throws {
+        let fake = FakeGuardProvider()
+        let h = Self.harness("svc 7001 tcp user:4242\n", fake)
+        try h.daemon.start()
+        h.daemon.stop()
+        #expect(fake.backend.uninstalls == 1)
+        #expect(h.journal.entries(.stopping).map(\.message) == ["stopping; the reservation stays in place; the owner guard is detached (2 programs)"])
+        let off = FakeGuardProvider()
+        let root = Self.harness("svc 7001 tcp user:4242\n", off, options: DaemonOptions(interval: 1))
+        try root.daemon.start()
+        root.daemon.stop()
+        #expect(off.backend.uninstalls == 0)
+        #expect(root.journal.entries(.stopping).map(\.message) == ["stopping; the reservation stays in place"], "no guard of its own (--root)")
     }
 
     @Test func offByDefaultWithRoot() throws {

@@ -19,6 +19,9 @@ final class DaemonHarness {
     lazy var daemon: Daemon = makeDaemon()
     /// The owner guard's kernel side (none by default).
     var guardProvider: GuardProvider?
+    /// The owner registry (none by default) and the hold fallback's sockets (none).
+    var ownerRegistry: OwnerRegistry?
+    var portHolder: (any PortHolder)?
     var options = DaemonOptions(interval: 1)
 
     var metricsFile: MetricsFile?
@@ -38,7 +41,7 @@ final class DaemonHarness {
                                  sockDiag: sockets)
             },
             loadConfiguration: { ConfigLoader(root: root, resolveService: { _, _ in nil }).load() },
-            pid: 4242, guardProvider: guardProvider)
+            pid: 4242, guardProvider: guardProvider, ownerRegistry: ownerRegistry, portHolder: portHolder)
         var options = self.options
         options.metricsFile = metricsFile
         return Daemon(context: context, options: options, environment: environment)

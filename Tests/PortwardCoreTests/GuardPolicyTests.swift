@@ -80,6 +80,7 @@ import Testing
             # legacy 1645-1646 udp (/etc/portward/ports.d/a\\x1b.conf:1)
             [Service]
             ExecStartPre=-+/usr/sbin/portward register-owner %n
+            ExecStopPost=-+/usr/sbin/portward owner-stopped %n
 
             """)
         #expect(OwnerDropIn.path(for: "freeradius.service") == "/run/systemd/generator/freeradius.service.d/50-portward-owner.conf")
@@ -131,8 +132,8 @@ import Testing
         let p = GuardPolicy.protections(Configuration(entries: entries), userIDs: [:], unavailable: nil)
         #expect(p["keystone"] == EntryProtection(.reportOnly, reason: "guard=report-only in the configuration"))
         #expect(p["rsync"] == EntryProtection(.guarded))
-        #expect(GuardPolicy.rules(Configuration(entries: entries), userIDs: [:]).map(\.entry) == ["rsync"],
-                "no map entry for the report-only one")
+        #expect(GuardPolicy.rules(Configuration(entries: entries), userIDs: [:]).map { "\($0.entry) \($0.reportOnly)" } == ["keystone true", "rsync false"],
+                "the report-only one's map entry only reports")
 
         let bad = ConfigParser.parse("k 35357 tcp user:0 guard=off\n", file: "t.conf") { _, _ in nil }
         #expect(bad.diagnostics.map(\.description) == ["t.conf:1:26: error: guard= takes on or report-only, not 'off'"])

@@ -8,9 +8,16 @@ import PortwardLinux
 /// entries for the unit's ports to it, so the owner binds from its first instruction. Holds
 /// the registry lock meanwhile (the daemon writes the map under it too).
 ///
+/// Then, for the hold fallback (the guard unavailable), asks the daemon to release the
+/// unit's held sockets (`release UNIT` on /run/portward/hold.sock) and returns only after
+/// the daemon answered that they are closed, so the owner binds from its first instruction.
+///
 /// Never blocks the owner for long: the lock is awaited at most 5 s, then the hook goes on
-/// without it. Entries the daemon did not put in the map (the guard off, the entry not
-/// guarded) are not added.
+/// without it; the daemon's answer is awaited at most `HoldHook.timeout`, then the hook
+/// returns anyway (it never locks the owner out: the daemon's own check releases the ports
+/// of a unit it sees running within about one --interval). No daemon: nothing is held, the
+/// hook returns at once. Entries the daemon did not put in the map (the guard off, the
+/// entry not guarded) are not added.
 public struct RegisterOwnerCommand {
     public let context: TargetContext
     public let unit: String
@@ -23,6 +30,13 @@ public struct RegisterOwnerCommand {
     /// Throws `.failure` (after saying why) when this process's cgroup cannot be known or
     /// the registry cannot be written.
     public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
+        // The release comes after the registration (the daemon then sees the unit's cgroup)
+        // and also when the registration failed.
+        defer { HoldHook.request(.release, unit: unit, context: context, terminal: terminal) }
+        try register(on: terminal)
+    }
+
+    private func register(on terminal: any Terminal) throws(ExitStatus) {
         guard let mount = CgroupV2.mountPoint(), let own = CgroupV2.directory(mountPoint: mount) else {
             terminal.error("register-owner \(unit): this process has no cgroup v2 directory")
             throw .failure
@@ -63,6 +77,47 @@ public struct RegisterOwnerCommand {
             updated += 1
         }
         terminal.out("registered \(unit): cgroup \(id), \(updated) guard entries updated\n")
+    }
+}
+
+/// `portward owner-stopped UNIT`: the `ExecStopPost=-+` hook of the generator's drop-in.
+/// The unit's processes are gone; asks the daemon to hold the unit's ports again (`hold
+/// UNIT`, the hold fallback) and waits for its answer (at most `HoldHook.timeout`). Does
+/// nothing without a daemon, or with the guard in force. Never fails.
+public struct OwnerStoppedCommand {
+    public let context: TargetContext
+    public let unit: String
+
+    public init(context: TargetContext, unit: String) {
+        self.context = context
+        self.unit = unit
+    }
+
+    public func run(on terminal: any Terminal = StandardTerminal()) {
+        HoldHook.request(.hold, unit: unit, context: context, terminal: terminal)
+    }
+}
+
+/// The hooks' side of the hold fallback's control socket.
+enum HoldHook {
+    /// How long a hook waits for the daemon's answer, in seconds.
+    static let timeout = 5.0
+
+    /// Sends `verb UNIT` and waits for the answer; says on stdout what happened (the unit's
+    /// journal shows it), on stderr when the daemon did not answer.
+    static func request(_ verb: HoldControlRequest.Verb, unit: String, context: TargetContext, terminal: any Terminal) {
+        let name = verb == .release ? "register-owner" : "owner-stopped"
+        switch HoldControlClient.send(HoldControlRequest(verb: verb, unit: unit), path: context.holdControlPath, timeout: timeout) {
+        case .answered(let answer):
+            if !answer.hasSuffix(" 0") { terminal.out("\(name) \(unit): hold fallback: \(answer.escapingControlCharacters)\n") }
+        case .noDaemon:
+            break
+        case .timedOut:
+            terminal.error("\(name) \(unit): the daemon did not answer on \(context.holdControlPath) within \(Int(timeout)) s; going on " +
+                           (verb == .release ? "(it releases the held ports when its next check sees the unit running)" : "(its next check holds the ports again)"))
+        case .failed(let error):
+            terminal.error("\(name) \(unit): cannot reach the daemon on \(context.holdControlPath): \(error); going on")
+        }
     }
 }
 

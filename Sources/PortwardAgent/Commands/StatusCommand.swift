@@ -89,7 +89,7 @@ public struct StatusCommand {
         // The daemon's view: its attribution fills in holders we could not read ourselves
         // (not root), and its state is shown next to this live check.
         let daemon = self.daemon ?? DaemonProbe(context)
-        let sockets = daemon.attribute(report.sockets)
+        let sockets = daemon.attribute(daemon.withoutHeld(report.sockets))
         // When portward reserved each port (state file): tells an explicit bind from an
         // ephemeral grab. Unknown (none) when the state file cannot be read.
         let times = ReservationTimes((try? state.load())?.reservedSince ?? [])

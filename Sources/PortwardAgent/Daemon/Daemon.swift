@@ -18,9 +18,13 @@ public struct DaemonOptions: Sendable {
     /// The owner guard (`--guard`, `--no-guard`): nil is on for the root `/` and off with
     /// `--root` (the guard acts on the whole host: the cgroup root and this network namespace).
     public var ownerGuard: Bool?
+    /// The hold fallback (`--hold`, `--no-hold`): nil is on for the root `/` and off with
+    /// `--root` (held sockets act on this network namespace).
+    public var hold: Bool?
 
     public init(force: Bool = false, interval: Double = 1, procRoot: String = "/proc", watchConfig: Bool = false,
-                metricsFile: MetricsFile? = nil, ownerGuard: Bool? = nil) {
+                metricsFile: MetricsFile? = nil, ownerGuard: Bool? = nil, hold: Bool? = nil) {
+        self.hold = hold
         self.force = force
         self.interval = interval
         self.procRoot = procRoot
@@ -28,6 +32,9 @@ public struct DaemonOptions: Sendable {
         self.metricsFile = metricsFile
         self.ownerGuard = ownerGuard
     }
+
+    /// Whether the hold fallback may hold ports for `context`.
+    func holdEnabled(_ context: TargetContext) -> Bool { hold ?? (context.root == "/") }
 
     /// Why the owner guard is off by switch for `context`, or nil when it is on.
     func guardSwitchedOff(_ context: TargetContext) -> String? {
@@ -59,6 +66,8 @@ public struct DaemonEnvironment {
     /// Where `unit:` owners' cgroups and drop-ins are found; nil: none (unit: entries are
     /// report-only).
     public var ownerRegistry: OwnerRegistry?
+    /// The hold fallback's sockets; nil: none (nothing is held).
+    public var portHolder: (any PortHolder)?
     /// Finds the network namespaces on the host, for `netns=` entries (`NetnsDiscovery`);
     /// called only when some entry reaches other namespaces (or state of one is left).
     /// The argument: whether to scan processes too (false: the bind-mount folders only).
@@ -69,13 +78,14 @@ public struct DaemonEnvironment {
     public init(notifier: any ServiceNotifier, clock: any ClockSource, logger: Logger,
                 sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: @escaping () throws -> HolderLookup,
                 loadConfiguration: @escaping () -> ConfigLoader.Result, pid: Int32,
-                guardProvider: GuardProvider? = nil, ownerRegistry: OwnerRegistry? = nil,
+                guardProvider: GuardProvider? = nil, ownerRegistry: OwnerRegistry? = nil, portHolder: (any PortHolder)? = nil,
                 discoverNamespaces: @escaping (_ includeProcesses: Bool) -> [DiscoveredNetns] = {
                     NetnsDiscovery(includeProcesses: $0).scan()
                 },
                 openNamespace: @escaping (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl = NetnsSysctl.keys(of:)) {
         self.guardProvider = guardProvider
         self.ownerRegistry = ownerRegistry
+        self.portHolder = portHolder
         self.discoverNamespaces = discoverNamespaces
         self.openNamespace = openNamespace
         self.notifier = notifier
@@ -95,7 +105,7 @@ public struct DaemonEnvironment {
                           logger: Logger(label: "portward") { _ in JournalLogHandler() },
                           makeHolderLookup: { try HolderLookup(procRoot: procRoot) },
                           loadConfiguration: { ConfigLoader(root: context.root).load() },
-                          pid: getpid(), guardProvider: .system, ownerRegistry: OwnerRegistry(context),
+                          pid: getpid(), guardProvider: .system, ownerRegistry: OwnerRegistry(context), portHolder: SystemPortHolder(),
                           discoverNamespaces: { NetnsDiscovery(procRoot: procRoot, includeProcesses: $0).scan() })
     }
 }
@@ -116,6 +126,9 @@ public final class Daemon {
     private let metrics: MetricsReporter?
     private var poller: Poller?
     private let ownerGuard: OwnerGuard
+    private let holdKeeper: HoldKeeper
+    /// Each entry's protection by the guard, as the last `applyGuard` found it.
+    private var guardProtections: [String: EntryProtection] = [:]
     private var namespaces: NetnsFollower?
 
     /// Asked under the reconcile lock before a drift repair: true when a reload is already
@@ -133,6 +146,8 @@ public final class Daemon {
         ownerGuard = OwnerGuard(provider: environment.guardProvider, switchedOff: options.guardSwitchedOff(context),
                                 clearWhenOff: options.ownerGuard == false,
                                 clock: environment.clock)
+        holdKeeper = HoldKeeper(holder: options.holdEnabled(context) ? environment.portHolder : nil,
+                                registry: environment.ownerRegistry, procRoot: options.procRoot)
         publisher = DaemonViewPublisher(store: context.daemonViewStore,
                                         view: DaemonView(pid: environment.pid, startedAt: environment.clock.realtime(),
                                                          interval: options.interval))
@@ -167,6 +182,29 @@ public final class Daemon {
         view.ownerGuard?.entries ?? [:]
     }
 
+    /// True when the hold fallback may hold ports (a holder, and not off by switch): the
+    /// loop then opens the control socket.
+    public var holdsPorts: Bool { options.holdEnabled(context) && environment.portHolder != nil }
+
+    /// Answers a request of an owner's hook on the control socket (`HoldControlServer`):
+    /// `release UNIT` closes the unit's held sockets before it answers `released N`;
+    /// `hold UNIT` holds them again and answers `held N`.
+    public func controlRequest(_ request: HoldControlRequest) -> String {
+        let answer: String
+        switch request.verb {
+        case .release:
+            let (count, events) = holdKeeper.release(request.unit, peerPID: request.peerPID)
+            for event in events { log(event) }
+            answer = "released \(count)"
+        case .hold:
+            let (count, events) = holdKeeper.hold(request.unit)
+            for event in events { log(event) }
+            answer = "held \(count)"
+        }
+        publishProtections()
+        return answer
+    }
+
     /// Logs a catalogue event.
     public func log(_ event: JournalEvent) { journal.log(event) }
 
@@ -193,6 +231,7 @@ public final class Daemon {
         // before that cycle is still reported as theirs.
         poller = Poller(configuration: loaded.configuration, transaction: transaction, force: options.force,
                         clock: environment.clock, applied: applied, makeLookup: environment.makeHolderLookup)
+        poller?.excludedInodes = { [holdKeeper] in holdKeeper.inodes }
         log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: false))
         // The guard before READY: units ordered after portward.service find it in place.
         applyGuard(loaded.configuration)
@@ -247,10 +286,16 @@ public final class Daemon {
         ready()
     }
 
-    /// STOPPING=1; the reservation stays in place.
+    /// STOPPING=1; the reservation stays in place; the owner guard this daemon installed
+    /// or took over is detached and unpinned (kill -9 keeps it: the pins stay).
     public func stop() {
         environment.notifier.notify(.stopping)
-        log(.stopping())
+        do {
+            log(.stopping(guardDetached: try ownerGuard.detach()))
+        } catch {
+            log(.degraded("owner guard: cannot detach it on stop (\(error)); it stays in force"))
+            log(.stopping())
+        }
     }
 
     /// The unit owners' cgroup ids the map holds (for `checkUnitOwners`).
@@ -283,9 +328,18 @@ public final class Daemon {
         for event in ownerGuard.apply(configuration, userIDs: userIDs, hookedUnits: hooked, unitCgroups: cgroups) { log(event) }
         lock?.release()
         writtenUnitCgroups = ownerGuard.unavailable == nil ? cgroups : [:]
-        publisher.setGuard(unavailable: ownerGuard.unavailable,
-                           entries: GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable,
-                                                            hookedUnits: hooked))
+        guardProtections = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable,
+                                                   hookedUnits: hooked)
+        // The hold fallback where the guard is not in force.
+        for event in holdKeeper.update(configuration, hookedUnits: hooked, unavailable: ownerGuard.unavailable) { log(event) }
+        publishProtections()
+    }
+
+    /// The guard's protections, with the hold fallback's over them while it is active.
+    private func publishProtections() {
+        let entries = guardProtections.merging(holdKeeper.protections()) { $1 }
+        publisher.setGuard(unavailable: ownerGuard.unavailable, entries: entries, heldInodes: holdKeeper.inodes)
+        metrics?.protections = entries
     }
 
     private func ready() {
@@ -297,6 +351,8 @@ public final class Daemon {
     private func poll(updatingStatus: Bool) {
         guard let poller else { return }
         checkUnitOwners()
+        for event in holdKeeper.check() { log(event) }
+        publishProtections()
         var outcome = poller.poll(reloadPending: reloadPending)
         outcome.guardDenials = ownerGuard.takeDenials()
         let summary = self.summary

@@ -6,7 +6,8 @@ import PortwardLinux
 /// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the network-namespace
 /// rescan timer (every `rescanPolls` intervals) and the inotify watch on the namespace
 /// bind-mount folders (`NetnsFolderWatch`), the --watch-config inotify descriptor, the owner
-/// guard's ring buffer (denials), and the service watchdog. Signals have the higher priority, so a
+/// guard's ring buffer (denials), the hold fallback's control socket
+/// (`HoldControlServer`, the owners' hooks), and the service watchdog. Signals have the higher priority, so a
 /// SIGHUP that is pending when the timer is due is handled first.
 public enum DaemonLoop {
     /// How long a burst of configuration changes (a package install) may settle before the
@@ -75,6 +76,23 @@ public enum DaemonLoop {
                 daemon.log(.degraded("owner guard: cannot watch its events (\(error)); they are read every check"))
             }
         }
+        // The hold fallback's control socket, open before the first hold: an owner's hook
+        // that connects meanwhile waits for its answer instead of finding no daemon.
+        var control: HoldControlServer?
+        if daemon.holdsPorts {
+            try? FileContents.makeDirectories(context.runtimeDirectory)
+            do {
+                let server = try HoldControlServer(path: context.holdControlPath)
+                try loop.addReadable(server.descriptor) { _ in
+                    let me = geteuid()
+                    server.serve(allowed: { $0 == 0 || $0 == me }, respond: daemon.controlRequest)
+                }
+                control = server
+            } catch {
+                daemon.log(.degraded("hold fallback: cannot open the control socket \(context.holdControlPath) (\(error)); owners' hooks do not reach the daemon, held ports are released at its next check"))
+            }
+        }
+        defer { withExtendedLifetime(control) {} }
         try daemon.start()
 
         do {

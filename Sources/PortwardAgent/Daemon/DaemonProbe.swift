@@ -65,6 +65,14 @@ public struct DaemonProbe {
     }
 
     /// Sockets whose holders we could not read get the daemon's attribution (same inode).
+    /// `sockets` without the running daemon's own held sockets (the hold fallback's: they
+    /// protect the declared ports, they are not conflicts).
+    public func withoutHeld(_ sockets: [HeldSocket]) -> [HeldSocket] {
+        guard let held = running?.ownerGuard?.heldInodes, !held.isEmpty else { return sockets }
+        let set = Set(held)
+        return sockets.filter { !set.contains($0.socket.inode) }
+    }
+
     public func attribute(_ sockets: [HeldSocket]) -> [HeldSocket] {
         guard let view = running, !view.holders.isEmpty else { return sockets }
         var byInode: [UInt64: [Holder]] = [:]

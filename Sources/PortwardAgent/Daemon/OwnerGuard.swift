@@ -14,6 +14,13 @@ public protocol GuardBackend: AnyObject {
     var eventDescriptor: Int32 { get }
     /// The denials waiting now, without blocking.
     func drainDenials() throws(BPFGuardError) -> [GuardDenial]
+    /// Detaches the programs this backend installed and removes their pins
+    /// (BPFGuard.uninstall): the daemon's orderly stop. Returns the programs detached.
+    func uninstall() throws(BPFGuardError) -> Int
+}
+
+extension GuardBackend {
+    public func uninstall() throws(BPFGuardError) -> Int { 0 }
 }
 
 /// How the daemon gets its guard: `install` loads and attaches it (or takes over what is
@@ -68,6 +75,10 @@ final class SystemGuardBackend: GuardBackend {
     }
 
     func drainDenials() throws(BPFGuardError) -> [GuardDenial] { try reader.drain() }
+
+    func uninstall() throws(BPFGuardError) -> Int {
+        try BPFGuard.uninstall(cgroup: guardian.installation?.cgroup, pinDirectory: guardian.pinDirectory)
+    }
 }
 
 /// The daemon's side of the owner guard (issue 12, docs/guard.md): from the configuration,
@@ -146,13 +157,13 @@ final class OwnerGuard {
         var ports = PortSet()
         for rule in rules {
             let owner: GuardOwner = switch rule.owner {
-            case .uid(let uid): GuardOwner(uid: uid)
+            case .uid(let uid): GuardOwner(uid: uid, reportOnly: rule.reportOnly)
             // 0 before the unit's first start: no cgroup has id 0, so the port stays closed
             // to others until the owner's hook registers its cgroup.
-            case .unit(let unit): GuardOwner(cgroupID: unitCgroups[unit] ?? 0)
+            case .unit(let unit): GuardOwner(cgroupID: unitCgroups[unit] ?? 0, reportOnly: rule.reportOnly)
             }
             for range in rule.ranges {
-                ports.insert(range)
+                if !rule.reportOnly { ports.insert(range) }
                 for port in range.lower...range.upper where port != 0 {
                     desired[GuardKey(netnsCookie: backend.netnsCookie, transport: rule.transport, port: port)] = owner
                 }
@@ -172,7 +183,7 @@ final class OwnerGuard {
         let first = lastDesired == nil
         lastDesired = shape
         var names: [String] = []
-        for rule in rules where !names.contains(rule.entry) { names.append(rule.entry) }
+        for rule in rules where !rule.reportOnly && !names.contains(rule.entry) { names.append(rule.entry) }
         return [.guardActive(entries: names, ports: ports, tookOver: first && backend.tookOver)]
     }
 
@@ -195,6 +206,17 @@ final class OwnerGuard {
         readEvents()
         defer { pending.removeAll() }
         return pending
+    }
+
+    /// The orderly stop (SIGTERM): detaches and unpins the guard this daemon installed or
+    /// took over (none when it had none: the guard off, `--root` without `--guard`).
+    /// Returns the programs detached, or nil when there was no guard; throws when detaching
+    /// failed (the guard then stays in force).
+    func detach() throws(BPFGuardError) -> Int? {
+        guard let backend else { return nil }
+        let detached = try backend.uninstall()
+        self.backend = nil
+        return detached
     }
 
     private func degrade(_ reason: String) -> [JournalEvent] {

@@ -16,6 +16,9 @@ import SystemPackage
 /// writes back a cgroup id older than one the hook has just registered.
 public struct OwnerRegistry {
     public let context: TargetContext
+    /// The cgroup id of a cgroup v2 directory, nil when it is gone or not one (a seam for
+    /// tests: `CgroupV2.id(ofDirectory:)`).
+    var directoryID: (String) -> UInt64? = { try? CgroupV2.id(ofDirectory: $0) }
 
     public init(_ context: TargetContext) { self.context = context }
 
@@ -52,7 +55,7 @@ public struct OwnerRegistry {
     /// the directory is gone (the unit is stopped). One stat(2).
     func currentRecordedCgroup(_ unit: String) -> UInt64? {
         guard let path = recordedEntry(unit)?.path else { return nil }
-        return try? CgroupV2.id(ofDirectory: path)
+        return directoryID(path)
     }
 
     /// Records `id` (of the cgroup directory `path`) for `unit` (atomically).

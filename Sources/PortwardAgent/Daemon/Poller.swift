@@ -22,6 +22,8 @@ final class Poller {
     private var userIDs: [String: UInt32] = [:]
     /// The error of the last cycle, nil when it succeeded.
     private(set) var failure: String?
+    /// Socket inodes the watch skips: the daemon's own held sockets (`HoldKeeper.inodes`).
+    var excludedInodes: () -> Set<UInt64> = { [] }
     /// Why the last drift repair was refused (the safety rail's errors); empty when none.
     private(set) var refusal: [Diagnostic] = []
 
@@ -119,7 +121,9 @@ final class Poller {
 
     private func checkHolders(_ outcome: inout PollOutcome) throws {
         if lookup == nil { lookup = try makeLookup() }
-        let report = try lookup!.holders(of: configuration.declaredPorts)
+        // The hold fallback's own sockets are protection, not conflicts: dropped before
+        // their holders are looked up (thousands of them for a large range).
+        let report = try lookup!.holders(of: configuration.declaredPorts, excluding: excludedInodes())
         // Reservation times only matter for a connected socket on a declared port.
         let times = report.sockets.contains { !$0.socket.isListening }
             ? ReservationTimes((try? transaction.store.load())?.reservedSince ?? []) : ReservationTimes()

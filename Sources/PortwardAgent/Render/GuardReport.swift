@@ -28,7 +28,7 @@ public enum GuardReport {
         let notRunning = "the daemon is not running"
         var result = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: notRunning, hookedUnits: hookedUnits)
         guard let pinned else { return result }
-        for rule in GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits) {
+        for rule in GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits) where !rule.reportOnly {
             guard let first = rule.ranges.first?.lower else { continue }
             let key = GuardKey(netnsCookie: pinned.netnsCookie, transport: rule.transport, port: first)
             let held: Bool = switch rule.owner {
@@ -42,10 +42,11 @@ public enum GuardReport {
         return result
     }
 
-    /// The GUARD column: `guarded`, `report-only`, `-`.
+    /// The GUARD column: `guarded`, `held`, `report-only`, `-`.
     static func cell(_ protection: EntryProtection?) -> String {
         switch protection?.state {
         case .guarded?: "guarded"
+        case .held?: "held"
         case .reportOnly?: "report-only"
         case .unguarded?, nil: "-"
         }
@@ -56,8 +57,12 @@ public enum GuardReport {
     static func reasons(_ configuration: Configuration, _ protections: [String: EntryProtection]) -> String {
         var text = ""
         for entry in configuration.entries {
-            guard let p = protections[entry.name], p.state == .reportOnly else { continue }
-            text += "report-only: \(entry.name): \(p.reason ?? "not guarded")\n"
+            guard let p = protections[entry.name] else { continue }
+            if p.state == .reportOnly {
+                text += "report-only: \(entry.name): \(p.reason ?? "not guarded")\n"
+            } else if p.state == .held {
+                text += "held: \(entry.name): " + (p.reason ?? "the daemon holds its ports while the owner is not running") + "\n"
+            }
         }
         return text
     }

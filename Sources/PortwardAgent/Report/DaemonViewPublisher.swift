@@ -13,10 +13,11 @@ final class DaemonViewPublisher: OutcomeReporter {
     }
 
     /// Records the owner guard's state (kept with its denials until the next call).
-    func setGuard(unavailable: String?, entries: [String: EntryProtection]) {
+    func setGuard(unavailable: String?, entries: [String: EntryProtection], heldInodes: Set<UInt64> = []) {
         var state = view.ownerGuard ?? DaemonView.GuardView(unavailable: unavailable, entries: entries)
         state.unavailable = unavailable
         state.entries = entries
+        state.heldInodes = heldInodes.isEmpty ? nil : heldInodes.sorted()
         view.ownerGuard = state
     }
 

@@ -18,6 +18,8 @@ final class MetricsReporter: OutcomeReporter {
     private var lastBody: String?
     private var lastWrite: Double = -.infinity
     private var failing = false
+    /// Each entry's protection (guard, hold fallback), by entry name.
+    var protections: [String: EntryProtection] = [:]
 
     init(file: MetricsFile, version: String, refresh: Double = 30, log: @escaping (JournalEvent) -> Void) {
         self.file = file
@@ -37,7 +39,13 @@ final class MetricsReporter: OutcomeReporter {
         counters.conflictsStarted += UInt64(outcome.conflictsStarted.filter(\.verdict.isConflict).count)
         if outcome.failure == nil { lastSuccessfulCheck = outcome.at }
         var snapshot = MetricsSnapshot(version: version, statuses: outcome.statuses,
-                                       protection: { $0.reserved == .yes ? .reportOnly : .none },
+                                       protection: { [protections] status in
+                                           switch protections[status.entry.name]?.state {
+                                           case .guarded?: .guarded
+                                           case .held?: .held
+                                           case .reportOnly?, .unguarded?, nil: status.reserved == .yes ? .reportOnly : .none
+                                           }
+                                       },
                                        counters: counters, lastSuccessfulCheck: nil,
                                        configurationValid: configurationValid, watchMode: .polling)
         let body = PrometheusText.render(snapshot)

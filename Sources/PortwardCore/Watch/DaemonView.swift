@@ -43,6 +43,9 @@ public struct DaemonView: Codable, Equatable, Sendable {
         public var denials: [GuardDenialRecord]
         /// Binds refused since the daemon started (counted before aggregation).
         public var denied: Int
+        /// The socket inodes the hold fallback holds now (the daemon's own sockets on
+        /// declared ports: `status` does not take them for conflicts); nil: none.
+        public var heldInodes: [UInt64]?
 
         public init(unavailable: String?, entries: [String: EntryProtection], denials: [GuardDenialRecord] = [], denied: Int = 0) {
             self.unavailable = unavailable

@@ -1,6 +1,9 @@
 /// How the owner guard (the BPF programs of docs/guard.md) protects one declared entry.
 ///
 /// - `guarded`: only the owner can bind the entry's ports (others get EADDRINUSE).
+/// - `held`: the guard is unavailable, and the daemon holds the ports' sockets itself while
+///   the owner is not running (the hold fallback, `HoldPolicy`; `reason` says what is not
+///   held now).
 /// - `reportOnly`: the entry has an owner, but the guard does not act for it (`reason`
 ///   says why: the guard is unavailable or switched off, the owner kind cannot be guarded
 ///   without a race, the user does not exist); the daemon reports conflicts, as before.
@@ -8,6 +11,7 @@
 public struct EntryProtection: Codable, Hashable, Sendable, CustomStringConvertible {
     public enum State: String, Codable, Hashable, Sendable {
         case guarded
+        case held
         case reportOnly = "report-only"
         case unguarded = "none"
     }
@@ -21,7 +25,7 @@ public struct EntryProtection: Codable, Hashable, Sendable, CustomStringConverti
         self.reason = reason
     }
 
-    /// `guarded`, `report-only: REASON`, `none: REASON`.
+    /// `guarded`, `held`, `held: REASON`, `report-only: REASON`, `none: REASON`.
     public var description: String { state.rawValue + (reason.map { ": \($0)" } ?? "") }
 }
 
@@ -39,12 +43,16 @@ public struct GuardRule: Hashable, Sendable {
     public var transport: TransportProtocol
     public var ranges: [PortRange]
     public var owner: Owner
+    /// `guard=report-only`: the map entry lets everyone bind, and reports the non-owners'
+    /// binds (the programs' report-only flag).
+    public var reportOnly: Bool
 
-    public init(entry: String, transport: TransportProtocol, ranges: [PortRange], owner: Owner) {
+    public init(entry: String, transport: TransportProtocol, ranges: [PortRange], owner: Owner, reportOnly: Bool = false) {
         self.entry = entry
         self.transport = transport
         self.ranges = ranges
         self.owner = owner
+        self.reportOnly = reportOnly
     }
 
     /// The uid, for a `user:` rule.
@@ -110,11 +118,11 @@ public enum GuardPolicy {
     }
 
     /// The rules the guard's map must hold for `configuration`: one per guardable entry and
-    /// declared protocol, in configuration order (none for a `guard=report-only` entry).
+    /// declared protocol, in configuration order; a `guard=report-only` entry's rules are
+    /// `reportOnly` (its non-owners' binds are let through and reported).
     public static func rules(_ configuration: Configuration, userIDs: [String: UInt32],
                              hookedUnits: Set<String> = []) -> [GuardRule] {
         configuration.entries.flatMap { entry -> [GuardRule] in
-            guard entry.guardMode == .on else { return [] }
             let owner: GuardRule.Owner
             switch entry.owner {
             case .user(.uid(let value)): owner = .uid(value)
@@ -126,7 +134,9 @@ public enum GuardPolicy {
             default:
                 return []
             }
-            return entry.protocols.members.map { GuardRule(entry: entry.name, transport: $0, ranges: entry.ranges, owner: owner) }
+            return entry.protocols.members.map {
+                GuardRule(entry: entry.name, transport: $0, ranges: entry.ranges, owner: owner, reportOnly: entry.guardMode == .reportOnly)
+            }
         }
     }
 

@@ -27,7 +27,8 @@ public struct JournalEvent: Hashable, Sendable {
         /// A diagnostic about the configuration or the plan (error, warning or note), with
         /// CONFIG_FILE, CONFIG_LINE and CONFIG_COLUMN, as systemd's `log_syntax()`.
         case configurationDiagnostic = "265eebfc7c684999a3cba5eb1471d013"
-        /// The daemon stops (SIGTERM, SIGINT); the reservation stays in place.
+        /// The daemon stops (SIGTERM, SIGINT); the reservation stays in place, the owner
+        /// guard is detached.
         case stopping = "f5a9fb41e9974ae08ec72aa34e1d9cb9"
         /// A capability is unavailable and the daemon runs without it (no lock against a
         /// second daemon, no --watch-config watch).
@@ -54,6 +55,15 @@ public struct JournalEvent: Hashable, Sendable {
         /// away, which is not logged); retried at the next rescan, logged once per namespace
         /// until it succeeds.
         case netnsFailed = "2f227765ff834047948d733637c66f81"
+        /// The hold fallback (the guard unavailable) holds a `unit:` owner's ports while it
+        /// is not running: at start-up, after its stop hook, or when it is seen stopped.
+        case portsHeld = "b3c9e0a4a0f34e0c9d0d1f7a52e6c1d8"
+        /// The hold fallback released a unit's held sockets: to its start hook (the hook
+        /// returned after this), or because the unit runs, or the ports are no longer held.
+        case portsReleased = "5a7e2f0c3b9d4e61a8f4c2d1e0b7a936"
+        /// The hold fallback cannot hold a declared port (someone else has it bound);
+        /// tried again every check, logged once until it is held.
+        case holdFailed = "e4d81c6f92a54b7fb03e6a9d2c15f870"
 
         /// MESSAGE_ID value: 32 lowercase hex digits.
         public var messageID: String { rawValue }
@@ -284,9 +294,41 @@ extension JournalEvent {
                      fields: ["PORTWARD_NETNS": String(netns.inode), "PORTWARD_NETNS_NAME": name])
     }
 
-    /// The daemon stops; the reservation stays.
-    public static func stopping() -> JournalEvent {
-        JournalEvent(.stopping, .info, "stopping; the reservation stays in place")
+    /// The hold fallback holds `sockets` sockets of `unit`'s entries now (`why`: after its
+    /// stop hook, or when it was seen stopped; nil at start-up or a reload).
+    public static func portsHeld(unit: String, entries: [String], sockets: Int, why: String?) -> JournalEvent {
+        JournalEvent(.portsHeld, .info,
+                     "hold fallback: holding \(sockets) \(sockets == 1 ? "socket" : "sockets") of \(entries.joined(separator: ", ")) for \(unit) while it is not running" +
+                        (why.map { " (\($0))" } ?? ""),
+                     fields: ["PORTWARD_ENTRY": entries.joined(separator: ","), "PORTWARD_UNIT": unit, "PORTWARD_COUNT": String(sockets)])
+    }
+
+    /// The hold fallback closed `sockets` held sockets of `unit` (`why`: "its start hook"...).
+    public static func portsReleased(unit: String, sockets: Int, why: String) -> JournalEvent {
+        JournalEvent(.portsReleased, .info,
+                     "hold fallback: released \(sockets) \(sockets == 1 ? "socket" : "sockets") to \(unit) (\(why))",
+                     fields: ["PORTWARD_UNIT": unit, "PORTWARD_COUNT": String(sockets)])
+    }
+
+    /// The hold fallback cannot hold `target` (`reason`: "in use by another socket (EADDRINUSE)").
+    public static func holdFailed(_ target: HoldTarget, reason: String) -> JournalEvent {
+        JournalEvent(.holdFailed, .warning,
+                     "hold fallback: cannot hold \(target) (\(target.entry)) for \(target.unit): \(reason); tried again every check",
+                     fields: ["PORTWARD_ENTRY": target.entry, "PORTWARD_PORT": String(target.port),
+                              "PORTWARD_PROTOCOL": target.transport.rawValue, "PORTWARD_UNIT": target.unit])
+    }
+
+    /// `count` more ports could not be held in the same check than were logged one by one.
+    public static func holdFailedMore(_ count: Int) -> JournalEvent {
+        JournalEvent(.holdFailed, .warning, "hold fallback: \(count) more ports cannot be held (not logged one by one)",
+                     fields: ["PORTWARD_COUNT": String(count)])
+    }
+
+    /// The daemon stops; the reservation stays. `guardDetached`: the number of owner guard
+    /// programs detached on the way out (nil: the daemon had no guard).
+    public static func stopping(guardDetached: Int? = nil) -> JournalEvent {
+        JournalEvent(.stopping, .info, "stopping; the reservation stays in place" +
+                     (guardDetached.map { "; the owner guard is detached (\($0) programs)" } ?? ""))
     }
 
     /// The daemon runs without a capability; `message` says which and why.

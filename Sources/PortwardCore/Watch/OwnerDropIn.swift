@@ -4,11 +4,15 @@
 ///
 ///     [Service]
 ///     ExecStartPre=-+/usr/sbin/portward register-owner %n
+///     ExecStopPost=-+/usr/sbin/portward owner-stopped %n
 ///
 /// `ExecStartPre=` runs in the unit's own (new) cgroup before `ExecStart=`, so the guard's
 /// map names that cgroup before the owner can bind; `+` runs it with full privileges
 /// (the unit's own User=/sandbox do not apply); `-` means a failing hook never fails the
-/// owner's start. Pure: the caller writes the files.
+/// owner's start. The hold fallback (the guard unavailable) releases the unit's held
+/// sockets to the `register-owner` hook before it returns, and holds them again at
+/// `owner-stopped` (`ExecStopPost=` runs after the unit's processes are gone, also when it
+/// failed). Pure: the caller writes the files.
 public enum OwnerDropIn {
     /// The drop-in's file name inside `NAME.d/`.
     public static let fileName = "50-portward-owner.conf"
@@ -35,7 +39,7 @@ public enum OwnerDropIn {
             text += "# \(entry.name) \(entry.portsDescription) \(entry.protocols) (\(entry.location.file):\(entry.location.line))"
                 .escapingControlCharacters + "\n"
         }
-        text += "[Service]\nExecStartPre=-+\(executable) register-owner %n\n"
+        text += "[Service]\nExecStartPre=-+\(executable) register-owner %n\nExecStopPost=-+\(executable) owner-stopped %n\n"
         return text
     }
 

@@ -58,12 +58,14 @@ public final class HolderLookup {
         self.processes = processes ?? ProcessTable(procRoot: procRoot)
     }
 
-    /// The sockets of `protocols` whose local port is in `ports`, with their holders.
+    /// The sockets of `protocols` whose local port is in `ports`, with their holders;
+    /// sockets whose inode is in `excluding` are left out before any holder is looked up.
     ///
     /// - Throws: `Errno` from the sock_diag dump (see `SockDiag.sockets`). A /proc that
     ///   cannot be read is not an error: the report says `attributionIncomplete`.
-    public func holders(of ports: PortSet, protocols: ProtocolSet = .all) throws(Errno) -> Report {
-        let records = try sockDiag.sockets(protocols: protocols, families: [.ipv4, .ipv6], sourcePorts: ports)
+    public func holders(of ports: PortSet, protocols: ProtocolSet = .all, excluding: Set<UInt64> = []) throws(Errno) -> Report {
+        var records = try sockDiag.sockets(protocols: protocols, families: [.ipv4, .ipv6], sourcePorts: ports)
+        if !excluding.isEmpty { records.removeAll { excluding.contains($0.inode) } }
         let live = Set(records.map(\.inode).filter { $0 != 0 })
         var procUnreadable = false
 

@@ -11,7 +11,8 @@ import PortwardCore
 /// - `daemonViewPath`: `daemon.json`, what the running daemon knows (`DaemonViewStore`);
 /// - `reconcileLockPath`: `lock`, held around plan + commit by every portward process;
 /// - `daemonLockPath`: `daemon.lock`, held for a daemon's lifetime: "is a daemon
-///   running?" is answered by this lock (`isDaemonRunning`), not by probing pids.
+///   running?" is answered by this lock (`isDaemonRunning`), not by probing pids;
+/// - `holdControlPath`: `hold.sock`, the daemon's control socket for the owners' hooks.
 public struct TargetContext: Sendable, Hashable {
     /// The network namespace the target's kernel key belongs to.
     public enum Namespace: Sendable, Hashable, CustomStringConvertible {
@@ -69,6 +70,9 @@ public struct TargetContext: Sendable, Hashable {
     public var daemonViewPath: String { runtimeDirectory + "/daemon.json" }
     public var reconcileLockPath: String { namespaceDirectory + "/lock" }
     public var daemonLockPath: String { runtimeDirectory + "/daemon.lock" }
+    /// `hold.sock`: the hold fallback's control socket (`HoldControlServer`), where the
+    /// owners' hooks ask the daemon to release or hold their ports.
+    public var holdControlPath: String { runtimeDirectory + "/hold.sock" }
 
     /// The state file of this target.
     public var stateStore: StateStore { StateStore(path: statePath) }
