@@ -70,11 +70,17 @@ for script in "$E2E_DIR"/scenarios/[0-9]*.sh; do
     fi
     before=$(wc -l <"$E2E_RESULTS")
     t0=$SECONDS
+    # In the background, so that a SIGTERM or SIGINT to run.sh alone (a CI timeout) is
+    # handled at once: passed on to the scenario, whose EXIT trap stops its container.
     (
         # shellcheck source=/dev/null
         source "$script"
-    )
+    ) &
+    scenario_pid=$!
+    trap 'kill -TERM "$scenario_pid" 2>/dev/null; wait "$scenario_pid"; exit 130' INT TERM
+    wait "$scenario_pid"
     rc=$?
+    trap 'exit 130' INT TERM
     after=$(wc -l <"$E2E_RESULTS")
     if ((after == before)); then
         echo "FAIL $base (aborted, exit $rc)" | tee -a "$E2E_RESULTS"
