@@ -178,12 +178,14 @@ e2e_result 9-origin-story-guard
 # --- hold (bpf() filtered out) ----------------------------------------------------------
 if origin_boot hold hold; then
     json=$(e2e_exec portward status --json 2>/dev/null)
-    if ! grep -q '"held"' <<<"$json"; then
+    if ! grep -Eq '"state" *: *"held"' <<<"$json"; then
         e2e_note "portward status --json: $(tr -d '\n' <<<"$json" | cut -c1-300)"
         e2e_skip 9-origin-story-hold "this portward has no hold fallback (status --json shows no \"held\" protection)"
     else
         e2e_expect "hold: the guard is unavailable (bpf() filtered), nothing is guarded" \
             e2e_eq "$(origin_guarded_entries)" 0
+        e2e_expect "hold: portward status --json shows both entries held" \
+            e2e_eq "$(grep -Ec '"state" *: *"held"' <<<"$json")" 2
         origin_owners_win hold
         origin_show
         e2e_result 9-origin-story-hold
