@@ -76,6 +76,7 @@ origin_owns() {
 # origin_holds COMM tcp|udp PORT: a process named COMM has a socket on PORT.
 origin_holds() { e2e_exec ss -Hanp --"$2" "sport = :$3" | grep -q "((\"$1\""; }
 
+# origin_lacks COMM tcp|udp PORT: no process named COMM has a socket on PORT.
 origin_lacks() {
     local out
     out=$(e2e_exec ss -Hanp --"$2" "sport = :$3")
