@@ -10,9 +10,16 @@ E2E_SUITE=${E2E_SUITE:-bookworm}
 E2E_MIRROR=${E2E_MIRROR:-http://deb.debian.org/debian}
 # Packages in the image on top of minbase. socat gives the test services real bind()s;
 # libbpf1 is a run-time library of the portward binary (the BPF owner guard's loader).
-E2E_INCLUDE=systemd,systemd-sysv,iproute2,dbus,socat,procps,libbpf1
+# The real daemons of issue 12's origin story (scenario 9): rsync (the owner of 873/tcp)
+# and ypserv (bindresvport_sa() for each RPC listener, the taker), freeradius (the owner
+# of 1812/udp) and unbound (a resolver that picks its own source ports, the taker).
+E2E_INCLUDE=systemd,systemd-sysv,iproute2,dbus,socat,procps,libbpf1,rsync,ypserv,unbound,freeradius
+# Units of those packages that Debian enables, disabled in the image: the other scenarios
+# boot without them, scenario 9 enables them per boot.
+E2E_DISABLE_UNITS="rsync.service rpcbind.service rpcbind.socket ypserv.service yppasswdd.service ypxfrd.service
+    unbound.service unbound-resolvconf.service freeradius.service"
 # Bump when the image recipe changes: a cached rootfs with another stamp is rebuilt.
-E2E_ROOTFS_STAMP="v1 $E2E_SUITE $E2E_INCLUDE"
+E2E_ROOTFS_STAMP="v2 $E2E_SUITE $E2E_INCLUDE"
 
 e2e_log() { printf '[e2e] %s\n' "$*" >&2; }
 e2e_die() { printf '[e2e] fatal: %s\n' "$*" >&2; exit 2; }
@@ -48,6 +55,8 @@ e2e_ensure_rootfs() {
     # No getty on the read-only console; nothing else in the image needs a terminal.
     ln -sf /dev/null "$tmp/etc/systemd/system/console-getty.service"
     ln -sf /dev/null "$tmp/etc/systemd/system/getty@.service"
+    # shellcheck disable=SC2086
+    systemctl --root="$tmp" --quiet disable $E2E_DISABLE_UNITS 2>/dev/null
     echo "$E2E_ROOTFS_STAMP" >"$tmp/.e2e-stamp"
     mv "$tmp" "$E2E_ROOTFS"
 }
@@ -178,14 +187,23 @@ e2e_boot() {
         )
     fi
     # E2E_BOOT_ARGS: extra systemd-nspawn arguments (an array), e.g. more --bind-ro=.
-    args+=(${E2E_BOOT_ARGS[@]+"${E2E_BOOT_ARGS[@]}"} -b)
+    args+=(${E2E_BOOT_ARGS[@]+"${E2E_BOOT_ARGS[@]}"})
+    # E2E_BOOT_BPFFS=1: a BPF file system at /sys/fs/bpf inside (nspawn's /sys/fs has none):
+    # a new bpffs instance, mounted in the private mount namespace below (never the host's
+    # /sys/fs/bpf), bound in; its pins go away with that namespace.
+    local bpffs=:
+    if [[ -n ${E2E_BOOT_BPFFS:-} ]]; then
+        bpffs='mkdir -p /run/e2e-bpffs && mount -t bpf -o mode=0700 bpf /run/e2e-bpffs'
+        args+=(--bind=/run/e2e-bpffs:/sys/fs/bpf)
+    fi
+    args+=(-b)
     (
         for d in $(e2e_cgroup_dirs); do echo "$BASHPID" >"$d/cgroup.procs"; done
         export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
         # setsid: its own session, so a Ctrl-C on the terminal reaches only the harness,
         # which then halts the container itself (nspawn would pass SIGINT on as a reboot).
         exec setsid unshare --mount --propagation private -- \
-            sh -c 'mount -t tmpfs -o mode=0755 tmpfs /run && exec systemd-nspawn "$@"' sh "${args[@]}"
+            sh -c 'mount -t tmpfs -o mode=0755 tmpfs /run && '"$bpffs"' && exec systemd-nspawn "$@"' sh "${args[@]}"
     ) </dev/null >"$B/console.log" 2>&1 &
     E2E_NSPAWN_PID=$!
     echo "$E2E_NSPAWN_PID" >"$B/nspawn.pid"

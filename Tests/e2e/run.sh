@@ -11,6 +11,7 @@
 #   E2E_ROOTFS    cached rootfs (default .cache/e2e-rootfs, rebuilt when its recipe changes)
 #   E2E_KEEP=1    keep the work directory under /tmp: per boot console.log and journal.txt
 #   E2E_STORY_BOOTS  boots with portward enabled in scenario 2 (default 3)
+#   E2E_ORIGIN_BOOTS boots with the guard in scenario 9 (default 2)
 #   E2E_DEB       scenario 8 installs this portward_*.deb instead of building one
 # Prints a PASS/FAIL/SKIP line per result and "N passed, N failed, N skipped"; exits 1 on
 # any failure, 2 when the harness cannot run at all.
@@ -69,11 +70,17 @@ for script in "$E2E_DIR"/scenarios/[0-9]*.sh; do
     fi
     before=$(wc -l <"$E2E_RESULTS")
     t0=$SECONDS
+    # In the background, so that a SIGTERM or SIGINT to run.sh alone (a CI timeout) is
+    # handled at once: passed on to the scenario, whose EXIT trap stops its container.
     (
         # shellcheck source=/dev/null
         source "$script"
-    )
+    ) &
+    scenario_pid=$!
+    trap 'kill -TERM "$scenario_pid" 2>/dev/null; wait "$scenario_pid"; exit 130' INT TERM
+    wait "$scenario_pid"
     rc=$?
+    trap 'exit 130' INT TERM
     after=$(wc -l <"$E2E_RESULTS")
     if ((after == before)); then
         echo "FAIL $base (aborted, exit $rc)" | tee -a "$E2E_RESULTS"
