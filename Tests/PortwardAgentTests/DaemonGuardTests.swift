@@ -94,6 +94,8 @@ final class FakeGuardProvider {
         let degraded = h.journal.entries(.degraded)
         #expect(degraded.count == 1, "once per reason, not per reload: \(degraded.map(\.message))")
         #expect(degraded.first?.message.contains("BPF guard unavailable: no BPF filesystem") == true)
+        #expect(degraded.first?.message.hasSuffix("; user: and unit: owners are report-only (conflicts are reported, binds not refused)") == true,
+                "no hold fallback in this daemon: \(degraded.map(\.message))")
         #expect(h.published?.ownerGuard?.entries["svc"]?.state == .reportOnly)
         #expect(h.published?.ownerGuard?.entries["svc"]?.reason?.contains("no BPF filesystem") == true)
         #expect(h.notifier.sent.first == .ready(status: "reserved 1 ports for 1 services"), "still starts")

@@ -71,6 +71,8 @@ final class FakePortHolder: PortHolder {
         #expect(holder.ports == ["873/tcp", "873/udp"])
         #expect(h.journal.entries(.portsHeld).map(\.message) == ["hold fallback: holding 2 sockets of rsync for rsync.service while it is not running"])
         #expect(h.published?.ownerGuard?.entries["rsync"] == EntryProtection(.held))
+        #expect(h.journal.entries(.degraded).map(\.message) == [
+            "owner guard: BPF guard unavailable: no BPF filesystem: /sys/fs/bpf is not a mounted bpf filesystem; unit: owners' ports are held while they are stopped (hold fallback); user: owners are report-only"])
         // ExecStartPre: register-owner records the new cgroup, then asks for the release.
         Self.run(h)
         #expect(h.daemon.controlRequest(HoldControlRequest(verb: .release, unit: "rsync.service")) == "released 2")

@@ -145,7 +145,8 @@ public final class Daemon {
         statusLine = StatusReporter(notifier: environment.notifier)
         ownerGuard = OwnerGuard(provider: environment.guardProvider, switchedOff: options.guardSwitchedOff(context),
                                 clearWhenOff: options.ownerGuard == false,
-                                clock: environment.clock)
+                                clock: environment.clock,
+                                holdsUnitOwners: options.holdEnabled(context) && environment.portHolder != nil)
         holdKeeper = HoldKeeper(holder: options.holdEnabled(context) ? environment.portHolder : nil,
                                 registry: environment.ownerRegistry, procRoot: options.procRoot)
         publisher = DaemonViewPublisher(store: context.daemonViewStore,

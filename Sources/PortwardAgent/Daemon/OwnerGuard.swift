@@ -111,8 +111,14 @@ final class OwnerGuard {
     /// Why the guard is not in force; nil when it is (or when nothing needs it).
     private(set) var unavailable: String?
 
-    init(provider: GuardProvider?, switchedOff: String?, clearWhenOff: Bool, clock: any ClockSource) {
+    /// True when the hold fallback takes over unit: owners while the guard is not in force
+    /// (only the wording of the `degraded` event depends on it).
+    private let holdsUnitOwners: Bool
+
+    init(provider: GuardProvider?, switchedOff: String?, clearWhenOff: Bool, clock: any ClockSource,
+         holdsUnitOwners: Bool = false) {
         self.provider = provider
+        self.holdsUnitOwners = holdsUnitOwners
         self.switchedOff = switchedOff
         self.clearWhenOff = clearWhenOff
         self.clock = clock
@@ -223,6 +229,9 @@ final class OwnerGuard {
         unavailable = reason
         guard reason != lastDegraded else { return [] }
         lastDegraded = reason
-        return [.degraded("owner guard: \(reason); user: and unit: owners are report-only (conflicts are reported, binds not refused)")]
+        let fallback = holdsUnitOwners
+            ? "unit: owners' ports are held while they are stopped (hold fallback); user: owners are report-only"
+            : "user: and unit: owners are report-only (conflicts are reported, binds not refused)"
+        return [.degraded("owner guard: \(reason); \(fallback)")]
     }
 }
