@@ -1,6 +1,7 @@
 import Glibc
 import PortwardCore
 import PortwardLinux
+import SystemPackage
 
 /// `portward run`: the daemon on an `EventLoop` (sd-event). Sources: SIGHUP (reload),
 /// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the network-namespace
@@ -90,36 +91,52 @@ public enum DaemonLoop {
                 daemon.rescanNamespaces()
                 rescan?.schedule(after: options.interval * Double(rescanPolls))
             }
-            // New namespaces in the bind-mount folders: a folders-only rescan right away,
-            // then again every `netnsSettleDelay` while a new file there is not yet a
-            // namespace (`ip netns add` mounts it after creating it), at most
-            // `netnsSettleTries` times.
-            if let watch = try? NetnsFolderWatch() {
+            // New namespaces in the bind-mount folders (under the target's root): a
+            // folders-only rescan right away, then again every `netnsSettleDelay` while a new
+            // file there is not yet a namespace (`ip netns add` mounts it after creating it),
+            // at most `netnsSettleTries` times. Set up only once an entry reaches other
+            // namespaces (at start or at a reload), then kept.
+            var netnsWatch: NetnsFolderWatch?
+            func watchNamespaceFolders() {
+                guard netnsWatch == nil, daemon.followsNamespaces else { return }
+                do throws(Errno) { netnsWatch = try NetnsFolderWatch(runRoot: context.runRoot) } catch {
+                    daemon.log(.degraded("cannot watch the network namespace folders (\(error)); new namespaces are found at the next rescan"))
+                    return
+                }
+                guard let watch = netnsWatch else { return }
                 var pending: [String] = []
                 var tries = 0
                 var settleNetns: EventLoop.Source?
-                settleNetns = try loop.addTimer(after: 0) {
-                    daemon.rescanNamespaces(foldersOnly: true)
-                    pending = pending.filter { access($0, F_OK) == 0 && NetnsFiles.identity(of: $0) == nil }
-                    tries += 1
-                    if !pending.isEmpty || tries < 3, tries < netnsSettleTries {
+                do {
+                    settleNetns = try loop.addTimer(after: 0) {
+                        daemon.rescanNamespaces(foldersOnly: true)
+                        pending = pending.filter { access($0, F_OK) == 0 && NetnsFiles.identity(of: $0) == nil }
+                        tries += 1
+                        if !pending.isEmpty || tries < 3, tries < netnsSettleTries {
+                            settleNetns?.schedule(after: netnsSettleDelay)
+                        }
+                    }
+                    settleNetns?.cancel()
+                    try loop.addReadable(watch.descriptor) { _ in
+                        if let created = watch.drain() {
+                            guard !created.isEmpty else { return }
+                            // Bounded: a user can create files in /run/user/UID/netns.
+                            pending = Array((pending + created).suffix(64))
+                        } else {
+                            watch.rearm()
+                        }
+                        tries = 0
                         settleNetns?.schedule(after: netnsSettleDelay)
                     }
-                }
-                settleNetns?.cancel()
-                try loop.addReadable(watch.descriptor) { _ in
-                    if let created = watch.drain() {
-                        guard !created.isEmpty else { return }
-                        // Bounded: a user can create files in /run/user/UID/netns.
-                        pending = Array((pending + created).suffix(64))
-                    } else {
-                        watch.rearm()
-                    }
-                    tries = 0
-                    settleNetns?.schedule(after: netnsSettleDelay)
+                } catch {
+                    daemon.log(.degraded("cannot watch the network namespace folders (\(error)); new namespaces are found at the next rescan"))
                 }
             }
-            try loop.addSignal(SIGHUP) { _ in daemon.reload() }
+            watchNamespaceFolders()
+            try loop.addSignal(SIGHUP) { _ in
+                daemon.reload()
+                watchNamespaceFolders()
+            }
             for signal in [SIGTERM, SIGINT] {
                 try loop.addSignal(signal) { _ in
                     daemon.stop()
@@ -135,6 +152,7 @@ public enum DaemonLoop {
                     _ = watch.drain()
                     watch.rearm()
                     daemon.reload()
+                    watchNamespaceFolders()
                 }
                 settle.cancel()
                 try loop.addReadable(watch.descriptor) { _ in

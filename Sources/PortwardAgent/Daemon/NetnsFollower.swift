@@ -6,7 +6,7 @@ import PortwardLinux
 /// globs; docs/netns.md): at every rescan, finds the namespaces (`NetnsDiscovery`) and, in
 /// each one an entry selects, plans and commits that namespace's entries through a
 /// `ReservationTransaction` of its own target (`TargetContext.forNetns`: state file and lock
-/// in `/run/portward/netns/INODE/`, the key reached by entering the namespace with
+/// in `/run/portward/netns/INODE-COOKIE/`, the key reached by entering the namespace with
 /// `NetnsSysctlIO`). So the host's merge rules hold there too: other writers' ports are
 /// kept, ports portward added and no longer declared are released, and declared ports
 /// another writer removed are restored (drift, repaired at the rescan cadence).
@@ -14,7 +14,8 @@ import PortwardLinux
 /// A namespace portward has a state folder for is followed even when no entry selects it
 /// any more (a reload, a renamed namespace): its ports are then released and the folder
 /// removed. A namespace that is gone (not found, or vanished while being opened) loses its
-/// folder without a journal line. The daemon's own namespace is never handled here (the
+/// folder without a journal line, and so does a folder of the same inode but another cookie
+/// (a dead namespace whose inode a new one got: never inherited). The daemon's own namespace is never handled here (the
 /// host's transaction does it).
 ///
 /// Journal: `netnsApplied` when a write happened, `netnsFailed` once per namespace until it
@@ -22,9 +23,10 @@ import PortwardLinux
 ///
 /// Not thread-safe: call from the daemon's loop only.
 final class NetnsFollower {
-    /// Opens the key of a discovered namespace (`NetnsHandle` + `NetnsSysctlIO` by
-    /// default: `NetnsSysctl.keys(of:)`). Throws `NetnsError` (`.vanished` is silent).
-    typealias Opener = (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl
+    /// Opens the key of a discovered namespace and reads its cookie (`NetnsHandle` +
+    /// `NetnsSysctlIO` by default: `NetnsSysctl.open`). Throws `NetnsError` (`.vanished`
+    /// is silent).
+    typealias Opener = (DiscoveredNetns) throws(NetnsError) -> NetnsKeys
 
     static let maximumEventsPerRescan = 5
 
@@ -41,6 +43,19 @@ final class NetnsFollower {
     private var failing: Set<NetnsIdentity> = []
     /// The namespaces selected by the last rescan, with their names (status, tests).
     private(set) var followed: [DiscoveredNetns] = []
+    /// The cookies of the followed namespaces that were opened.
+    private var cookies: [NetnsIdentity: UInt64] = [:]
+
+    /// The followed namespaces for the owner guard: each one's cookie, name and the entries
+    /// that select it, in `followed` order (those that could not be opened are left out).
+    var guardTargets: [NetnsGuardTarget] {
+        followed.compactMap { netns in
+            cookies[netns.identity].map {
+                NetnsGuardTarget(cookie: $0, identity: netns.identity, name: netns.names.first ?? netns.path,
+                                 configuration: configuration.scoped(to: netns))
+            }
+        }
+    }
 
     init(context: TargetContext, configuration: Configuration, force: Bool,
          discover: @escaping (_ includeProcesses: Bool) -> [DiscoveredNetns], open: @escaping Opener,
@@ -74,20 +89,25 @@ final class NetnsFollower {
         func report(_ event: JournalEvent) {
             if events.count < Self.maximumEventsPerRescan { events.append(event) } else { more += 1 }
         }
-        var present = Set<String>()
+        var present = Set<UInt64>()
         var selected: [DiscoveredNetns] = []
         for netns in discover(!foldersOnly) where !netns.isOwn {
-            let inode = String(netns.identity.inode)
+            let inode = netns.identity.inode
             present.insert(inode)
             let scoped = configuration.scoped(to: netns)
-            guard !scoped.entries.isEmpty || folders.contains(inode) else { continue }
+            let existing = folders[inode] ?? []
+            guard !scoped.entries.isEmpty || !existing.isEmpty else { continue }
             if !scoped.entries.isEmpty { selected.append(netns) }
-            apply(scoped, to: netns, report: report)
+            apply(scoped, to: netns, folders: existing, report: report)
         }
         if !foldersOnly {
-            for inode in folders where !present.contains(inode) { removeFolder(inode) }
-            failing = failing.filter { present.contains(String($0.inode)) }
+            for (inode, folderCookies) in folders where !present.contains(inode) {
+                for cookie in folderCookies { removeFolder(inode: inode, cookie: cookie) }
+            }
+            failing = failing.filter { present.contains($0.inode) }
             followed = selected
+            let kept = Set(selected.map(\.identity))
+            cookies = cookies.filter { kept.contains($0.key) }
         } else {
             followed += selected.filter { netns in !followed.contains { $0.identity == netns.identity } }
         }
@@ -95,18 +115,31 @@ final class NetnsFollower {
         if more > 0 { log(.netnsAppliedMore(more)) }
     }
 
-    private func apply(_ scoped: Configuration, to netns: DiscoveredNetns, report: (JournalEvent) -> Void) {
+    /// `folders`: the cookies of the state folders with the namespace's inode.
+    private func apply(_ scoped: Configuration, to netns: DiscoveredNetns, folders: Set<UInt64>,
+                       report: (JournalEvent) -> Void) {
         let name = netns.names.first ?? netns.path
-        let sysctl: ReservedPortsSysctl
-        do { sysctl = try open(netns) } catch {
+        let inode = netns.identity.inode
+        let keys: NetnsKeys
+        do { keys = try open(netns) } catch {
+            cookies[netns.identity] = nil
             if case .vanished = error {
-                removeFolder(String(netns.identity.inode))
+                for cookie in folders { removeFolder(inode: inode, cookie: cookie) }
             } else {
                 failed(netns, name: name, reason: "\(error)", report: report)
             }
             return
         }
-        let target = context.forNetns(netns.identity)
+        // Folders of the same inode and another cookie are a dead namespace's.
+        for cookie in folders where cookie != keys.cookie { removeFolder(inode: inode, cookie: cookie) }
+        if scoped.entries.isEmpty {
+            cookies[netns.identity] = nil
+            guard folders.contains(keys.cookie) else { return }
+        } else {
+            cookies[netns.identity] = keys.cookie
+        }
+        let sysctl = keys.sysctl
+        let target = context.forNetns(netns.identity, cookie: keys.cookie)
         let previouslyOwned = (try? target.stateStore.load())?.ownedPorts ?? PortSet()
         switch ReservationTransaction(context: target, sysctl: sysctl).run(scoped, force: force, wait: 0) {
         case .success(let committed):
@@ -116,7 +149,7 @@ final class NetnsFollower {
                 report(.netnsApplied(netns.identity, name: name, added: added,
                                      repair: !added.intersection(previouslyOwned).isEmpty))
             }
-            if scoped.entries.isEmpty { removeFolder(String(netns.identity.inode)) }
+            if scoped.entries.isEmpty { removeFolder(inode: inode, cookie: keys.cookie) }
         case .failure(.busy), .failure(.skipped):
             break  // next rescan
         case .failure(let failure):
@@ -129,25 +162,26 @@ final class NetnsFollower {
         report(.netnsFailed(netns.identity, name: name, reason: reason))
     }
 
-    /// The inode names of `/run/portward/netns/*`.
-    private func stateFolders() -> Set<String> {
+    /// The folders of `/run/portward/netns/*` (`INODE-COOKIE`): the cookies by inode.
+    private func stateFolders() -> [UInt64: Set<UInt64>] {
         let directory = TargetContext.netnsDirectory(context.runtimeDirectory)
-        guard let dir = opendir(directory) else { return [] }
+        guard let dir = opendir(directory) else { return [:] }
         defer { closedir(dir) }
-        var names = Set<String>()
+        var folders: [UInt64: Set<UInt64>] = [:]
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if !name.isEmpty, name.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) { names.insert(name) }
+            if let parsed = TargetContext.parseNetnsFolderName(name) { folders[parsed.inode, default: []].insert(parsed.cookie) }
         }
-        return names
+        return folders
     }
 
     /// Removes a namespace's folder (its state file and lock): the namespace is gone, or
     /// holds no port of portward's any more.
-    private func removeFolder(_ inode: String) {
-        let folder = TargetContext.netnsDirectory(context.runtimeDirectory) + "/" + inode
+    private func removeFolder(inode: UInt64, cookie: UInt64) {
+        let folder = TargetContext.netnsDirectory(context.runtimeDirectory) + "/"
+            + TargetContext.netnsFolderName(inode: inode, cookie: cookie)
         for name in ["state.json", "lock"] { unlink(folder + "/" + name) }
         rmdir(folder)
     }

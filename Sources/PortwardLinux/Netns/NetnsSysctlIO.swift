@@ -117,8 +117,32 @@ public enum NetnsSysctl {
         ReservedPortsSysctl(io: NetnsSysctlIO(try NetnsHandle(path: netns.path, expecting: netns.identity)))
     }
 
+    /// The kernel keys and the cookie of a discovered namespace (`keys(of:)`, then
+    /// `NetnsHandle.cookie` on the same open handle, so both name the same namespace: an
+    /// open handle keeps it, and its inode, from being freed). The cookie names portward's
+    /// state folder for it and keys the owner guard's map there. Throws `NetnsError`.
+    public static func open(_ netns: DiscoveredNetns) throws(NetnsError) -> NetnsKeys {
+        let handle = try NetnsHandle(path: netns.path, expecting: netns.identity)
+        return NetnsKeys(sysctl: ReservedPortsSysctl(io: NetnsSysctlIO(handle)), cookie: try handle.cookie())
+    }
+
     /// The namespace's cookie (`NetnsHandle.cookie`).
     public static func cookie(netnsAt path: String, expecting: NetnsIdentity? = nil) throws(NetnsError) -> UInt64 {
         try NetnsHandle(path: path, expecting: expecting).cookie()
+    }
+}
+
+/// An opened network namespace as the daemon uses it (`NetnsSysctl.open`): its
+/// reserved-ports key, reached through a handle that keeps the namespace open, and its
+/// cookie (`SO_NETNS_COOKIE`: unique for the boot, never reused, unlike the inode).
+public struct NetnsKeys {
+    /// The namespace's `ip_local_reserved_ports` (and the ephemeral range).
+    public let sysctl: ReservedPortsSysctl
+    /// The namespace's cookie.
+    public let cookie: UInt64
+
+    public init(sysctl: ReservedPortsSysctl, cookie: UInt64) {
+        self.sysctl = sysctl
+        self.cookie = cookie
     }
 }

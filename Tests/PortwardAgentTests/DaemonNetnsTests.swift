@@ -1,0 +1,96 @@
+import Glibc
+import PortwardCore
+@testable import PortwardLinux
+@testable import PortwardAgent
+import Testing
+
+/// The daemon following other network namespaces (`netns=` entries, issue 14) on fake
+/// discovery and keys: the owner guard's keys per namespace cookie, and state folders that
+/// a namespace reusing a freed inode does not inherit.
+@Suite struct DaemonNetnsTests {
+    static func keys(_ cookie: UInt64, _ ports: [UInt16], _ owner: GuardOwner) -> [GuardKey: GuardOwner] {
+        Dictionary(uniqueKeysWithValues: ports.map { (GuardKey(netnsCookie: cookie, transport: .tcp, port: $0), owner) })
+    }
+
+    @Test func theGuardKeysEachCoveredNamespaceByItsCookieAsNamespacesComeAndGo() throws {
+        let fake = FakeGuardProvider()
+        let h = DaemonGuardTests.harness("""
+            svc  7001 tcp user:4242 netns=host,blue
+            all  7002 tcp user:4243 netns=all
+            host 7003 tcp user:4244
+
+            """, fake)
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        let red = FakeNetns(inode: 101, name: "red", cookie: 502, kernel: PortSet([9]))
+        h.otherNamespaces = [blue, red]
+        try h.daemon.start()
+        let svc = GuardOwner(uid: 4242), all = GuardOwner(uid: 4243), host = GuardOwner(uid: 4244)
+        var expected = Self.keys(77, [7001], svc).merging(Self.keys(77, [7002], all)) { a, _ in a }
+            .merging(Self.keys(77, [7003], host)) { a, _ in a }
+        expected.merge(Self.keys(501, [7001], svc)) { a, _ in a }
+        expected.merge(Self.keys(501, [7002], all)) { a, _ in a }
+        expected.merge(Self.keys(502, [7002], all)) { a, _ in a }
+        #expect(fake.backend.entries == expected)
+        #expect(blue.kernel.value == PortSet([7001, 7002]) && red.kernel.value == PortSet([9, 7002]))
+
+        // red goes away, green appears (an inotify event: folders only).
+        let green = FakeNetns(inode: 102, name: "green", cookie: 503)
+        h.otherNamespaces = [blue, green]
+        h.daemon.rescanNamespaces(foldersOnly: true)
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 503, transport: .tcp, port: 7002)] == all)
+        h.daemon.rescanNamespaces()
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 502, transport: .tcp, port: 7002)] == nil,
+                "a namespace gone loses its keys at the full rescan")
+        #expect(fake.backend.entries.keys.filter { $0.netnsCookie == 501 }.count == 2)
+        #expect(h.journal.entries(.guardActive).count == 1, "namespaces coming and going are not a new guard line")
+
+        // A denial in blue is reported with its namespace and the entry declaring the port
+        // there; one with a cookie the daemon does not cover is not portward's.
+        fake.backend.waiting = [
+            GuardDenial(key: GuardKey(netnsCookie: 501, transport: .tcp, port: 7001), family: 4, pid: 999_999,
+                        uid: 1000, cgroupID: 1, command: "nc", allowed: false),
+            GuardDenial(key: GuardKey(netnsCookie: 9_999, transport: .tcp, port: 7001), family: 4, pid: 999_998,
+                        uid: 1000, cgroupID: 1, command: "other", allowed: false),
+        ]
+        h.daemon.poll()
+        let denied = h.journal.entries(.guardDenied)
+        #expect(denied.map(\.message) == ["guard: denied 7001/tcp (svc) in network namespace net:[100] blue to pid 999999 (nc) uid 1000 (EADDRINUSE)"])
+        #expect(denied.first?.fields["PORTWARD_NETNS"] == "net:[100]" && denied.first?.fields["PORTWARD_NETNS_NAME"] == "blue")
+        let published = try #require(h.published?.ownerGuard?.denials.first)
+        #expect(published.netns == "net:[100]" && published.netnsName == "blue")
+
+        // A reload that no longer reaches blue drops its keys.
+        h.root.file("etc/portward/ports.conf", "svc 7001 tcp user:4242\nhost 7003 tcp user:4244\n")
+        h.daemon.reload()
+        #expect(fake.backend.entries == Self.keys(77, [7001], svc).merging(Self.keys(77, [7003], host)) { a, _ in a })
+    }
+
+    @Test func aNamespaceReusingAFreedInodeDoesNotInheritTheDeadOnesState() throws {
+        let h = DaemonHarness(config: "vpn 7001 tcp netns=blue\n")
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        h.otherNamespaces = [blue]
+        try h.daemon.start()
+        #expect(blue.kernel.value == PortSet([7001]))
+        let folders = TargetContext.netnsDirectory(h.context.runtimeDirectory)
+        #expect(access(folders + "/100-501/state.json", F_OK) == 0)
+
+        // blue is deleted; a new namespace gets its inode, and another writer put 7001 there.
+        let reused = FakeNetns(inode: 100, name: "other", cookie: 502, kernel: PortSet([7001]))
+        h.otherNamespaces = [reused]
+        h.daemon.rescanNamespaces()
+        #expect(reused.kernel.value == PortSet([7001]), "the other writer's port is not released as portward's")
+        #expect(access(folders + "/100-501", F_OK) != 0, "the dead namespace's folder is removed")
+        #expect(access(folders + "/100-502", F_OK) != 0, "nothing of portward's in the new one")
+
+        // The same inode, selected again under the name blue: a fresh state, the port stays
+        // the other writer's (released by nobody at a reload that drops the entry).
+        let again = FakeNetns(inode: 100, name: "blue", cookie: 503, kernel: PortSet([7001]))
+        h.otherNamespaces = [again]
+        h.daemon.rescanNamespaces()
+        #expect(access(folders + "/100-503/state.json", F_OK) == 0)
+        h.root.file("etc/portward/ports.conf", "other 7002 tcp\n")
+        h.daemon.reload()
+        #expect(again.kernel.value == PortSet([7001]), "7001 was there before portward: kept")
+        #expect(access(folders + "/100-503", F_OK) != 0)
+    }
+}
