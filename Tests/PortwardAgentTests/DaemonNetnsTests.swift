@@ -65,6 +65,30 @@ import Testing
         #expect(fake.backend.entries == Self.keys(77, [7001], svc).merging(Self.keys(77, [7003], host)) { a, _ in a })
     }
 
+    @Test func aNamespaceVanishingBeforeItsOpenIsSilentAndLosesItsFolderOtherFailuresAreLoggedOnce() throws {
+        let h = DaemonHarness(config: "vpn 7001 tcp netns=all\n")
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        let red = FakeNetns(inode: 101, name: "red", cookie: 502)
+        h.otherNamespaces = [blue, red]
+        try h.daemon.start()
+        let folders = TargetContext.netnsDirectory(h.context.runtimeDirectory)
+        #expect(access(folders + "/100-501/state.json", F_OK) == 0)
+        h.journal.clear()
+        // Discovered, then gone before the open (process exited, ip netns del).
+        blue.openError = .vanished(path: "/run/netns/blue")
+        red.openError = .setnsFailed(path: "/run/netns/red", errno: .permissionDenied)
+        h.daemon.rescanNamespaces()
+        h.daemon.rescanNamespaces()
+        #expect(access(folders + "/100-501", F_OK) != 0, "a vanished namespace's folder goes")
+        #expect(h.journal.entries(.netnsFailed).count == 1, "a real failure is logged once")
+        #expect(h.journal.entries(.netnsFailed).first?.message.contains("red") == true)
+        #expect(!h.journal.entries.contains { $0.message.contains("blue") }, "vanishing is not logged")
+        red.openError = nil
+        red.kernel.value = PortSet()
+        h.daemon.rescanNamespaces()
+        #expect(red.kernel.value == PortSet([7001]), "retried at the next rescan")
+    }
+
     @Test func aNamespaceReusingAFreedInodeDoesNotInheritTheDeadOnesState() throws {
         let h = DaemonHarness(config: "vpn 7001 tcp netns=blue\n")
         let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)

@@ -11,6 +11,8 @@ final class DaemonHarness {
     let root = TemporaryTree("portward-daemon")
     let proc = TemporaryTree("portward-proc")
     let kernel: FakeReservedPorts
+    /// Thrown by the open when set (`.vanished`: gone between discovery and the open).
+    var openError: NetnsError?
     let sockets = FakeSockDiag()
     let notifier = RecordingNotifier()
     let clock = FakeClock()
@@ -46,6 +48,7 @@ final class DaemonHarness {
                 guard let fake = self.otherNamespaces.first(where: { $0.discovered.identity == netns.identity }) else {
                     throw .vanished(path: netns.path)
                 }
+                if let error = fake.openError { throw error }
                 return NetnsKeys(sysctl: ReservedPortsSysctl(io: fake.kernel), cookie: fake.cookie)
             })
         var options = self.options
@@ -63,6 +66,8 @@ final class FakeNetns {
     let discovered: DiscoveredNetns
     let cookie: UInt64
     let kernel: FakeReservedPorts
+    /// Thrown by the open when set (`.vanished`: gone between discovery and the open).
+    var openError: NetnsError?
 
     init(inode: UInt64, name: String, cookie: UInt64, kernel: PortSet = PortSet()) {
         discovered = DiscoveredNetns(identity: NetnsIdentity(device: 4, inode: inode),

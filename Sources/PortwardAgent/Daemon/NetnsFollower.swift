@@ -77,7 +77,10 @@ final class NetnsFollower {
     /// One pass: discovery, then one transaction per namespace an entry selects or that
     /// has a state folder. Costs nothing but one `opendir` when no entry reaches other
     /// namespaces and no state folder is left. `foldersOnly` (after an inotify event on a
-    /// bind-mount folder): discovery skips processes, and nothing is taken as gone.
+    /// bind-mount folder): discovery skips processes, nothing is taken as gone, and the
+    /// namespaces already followed are not entered again (the full rescan repairs their
+    /// drift), so covering a new namespace costs one folder scan and its own apply, however
+    /// many namespaces are followed.
     func rescan(foldersOnly: Bool = false) {
         let folders = stateFolders()
         guard configuration.followsNamespaces || !folders.isEmpty else {
@@ -91,7 +94,8 @@ final class NetnsFollower {
         }
         var present = Set<UInt64>()
         var selected: [DiscoveredNetns] = []
-        for netns in discover(!foldersOnly) where !netns.isOwn {
+        let known = foldersOnly ? Set(followed.map(\.identity)) : []
+        for netns in discover(!foldersOnly) where !netns.isOwn && !known.contains(netns.identity) {
             let inode = netns.identity.inode
             present.insert(inode)
             let scoped = configuration.scoped(to: netns)
