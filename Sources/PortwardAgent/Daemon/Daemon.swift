@@ -216,9 +216,9 @@ public final class Daemon {
     /// cookies, or the entries selecting them) changed.
     public func rescanNamespaces(foldersOnly: Bool = false) {
         guard let namespaces else { return }
-        let covered = namespaces.guardTargets
+        let covered = namespaces.coverageGeneration
         namespaces.rescan(foldersOnly: foldersOnly)
-        if namespaces.guardTargets != covered, let configuration = poller?.configuration { applyGuard(configuration) }
+        if namespaces.coverageGeneration != covered, let configuration = poller?.configuration { applyGuard(configuration) }
     }
 
     /// True when some entry in force reaches other network namespaces (`netns=` all or a
@@ -249,9 +249,9 @@ public final class Daemon {
                 poller?.reload(loaded.configuration)
                 applyGuard(loaded.configuration)
                 poll(updatingStatus: false)
-                let covered = namespaces?.guardTargets
+                let guardedElsewhere = !(namespaces?.guardTargets.isEmpty ?? true)
                 namespaces?.reload(loaded.allEntries)
-                if namespaces?.guardTargets != covered { applyGuard(loaded.configuration) }
+                if guardedElsewhere || !(namespaces?.guardTargets.isEmpty ?? true) { applyGuard(loaded.configuration) }
                 log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: true))
             case .failure(let failure):
                 for diagnostic in failure.diagnostics { log(.configuration(diagnostic)) }

@@ -45,17 +45,31 @@ final class NetnsFollower {
     private(set) var followed: [DiscoveredNetns] = []
     /// The cookies of the followed namespaces that were opened.
     private var cookies: [NetnsIdentity: UInt64] = [:]
+    /// Changes whenever `guardTargets` may have (a namespace followed or dropped, a cookie,
+    /// a reload): cheaper to compare than the targets themselves.
+    private(set) var coverageGeneration = 0
 
     /// The followed namespaces for the owner guard: each one's cookie, name and the entries
     /// that select it, in `followed` order (those that could not be opened are left out).
+    /// Built once per namespace and configuration (`targetCache`): with a thousand
+    /// namespaces, selecting the entries of each at every change is what covering a new
+    /// one would otherwise cost.
     var guardTargets: [NetnsGuardTarget] {
-        followed.compactMap { netns in
-            cookies[netns.identity].map {
-                NetnsGuardTarget(cookie: $0, identity: netns.identity, name: netns.names.first ?? netns.path,
-                                 configuration: configuration.scoped(to: netns))
+        var cache: [NetnsIdentity: (netns: DiscoveredNetns, target: NetnsGuardTarget)] = [:]
+        defer { targetCache = cache }
+        return followed.compactMap { netns in
+            guard let cookie = cookies[netns.identity] else { return nil }
+            if let cached = targetCache[netns.identity], cached.netns == netns, cached.target.cookie == cookie {
+                cache[netns.identity] = cached
+                return cached.target
             }
+            let target = NetnsGuardTarget(cookie: cookie, identity: netns.identity, name: netns.names.first ?? netns.path,
+                                          configuration: configuration.scoped(to: netns))
+            cache[netns.identity] = (netns, target)
+            return target
         }
     }
+    private var targetCache: [NetnsIdentity: (netns: DiscoveredNetns, target: NetnsGuardTarget)] = [:]
 
     init(context: TargetContext, configuration: Configuration, force: Bool,
          discover: @escaping (_ includeProcesses: Bool) -> [DiscoveredNetns], open: @escaping Opener,
@@ -71,6 +85,8 @@ final class NetnsFollower {
     /// Replaces the configuration (after a valid reload) and applies it at once.
     func reload(_ configuration: Configuration) {
         self.configuration = configuration
+        coverageGeneration += 1
+        targetCache = [:]
         rescan()
     }
 
@@ -82,9 +98,12 @@ final class NetnsFollower {
     /// drift), so covering a new namespace costs one folder scan and its own apply, however
     /// many namespaces are followed.
     func rescan(foldersOnly: Bool = false) {
+        let (followedBefore, cookiesBefore) = (followed, cookies)
+        defer { if followed != followedBefore || cookies != cookiesBefore { coverageGeneration += 1 } }
         let folders = stateFolders()
         guard configuration.followsNamespaces || !folders.isEmpty else {
             followed = []
+            cookies = [:]
             return
         }
         var events: [JournalEvent] = []
