@@ -169,8 +169,10 @@ def main():
             def summary(values):
                 values = sorted(values)
                 return {"p50": round(statistics.median(values), 2),
+                        "p90": round(values[min(len(values) - 1, int(len(values) * 0.9))], 2),
                         "p99": round(values[min(len(values) - 1, int(len(values) * 0.99))], 2),
-                        "max": round(values[-1], 2)}
+                        "max": round(values[-1], 2),
+                        "over100": sum(1 for v in values if v > 100)}
             result["newNamespaceMs"] = {"count": new, "fromSpawn": summary(upper), "fromExit": summary(lower)}
             result["finalKB"] = status(daemon.pid)
         finally:
