@@ -65,6 +65,30 @@ import Testing
         #expect(fake.backend.entries == Self.keys(77, [7001], svc).merging(Self.keys(77, [7003], host)) { a, _ in a })
     }
 
+    @Test func aSlicedRescanLetsAFoldersOnlyRescanCoverANewNamespaceMeanwhileAndKeepsIt() throws {
+        let fake = FakeGuardProvider()
+        let h = DaemonGuardTests.harness("all 7002 tcp user:4243 netns=all\n", fake)
+        let many = (0..<30).map { FakeNetns(inode: 1000 + UInt64($0), name: "n\($0)", cookie: 5000 + UInt64($0)) }
+        h.otherNamespaces = many
+        try h.daemon.start()
+        #expect(fake.backend.entries.keys.filter { $0.netnsCookie >= 5000 }.count == 30)
+        h.otherNamespaces = Array(many.dropFirst())
+        h.daemon.beginNamespaceRescan()
+        #expect(h.daemon.continueNamespaceRescan() == false, "29 namespaces: more than one slice")
+        let late = FakeNetns(inode: 3000, name: "late", cookie: 9000)
+        h.otherNamespaces.append(late)
+        h.daemon.beginNamespaceRescan()  // a period elapsed: the pass in progress goes on
+        h.daemon.rescanNamespaces(foldersOnly: true)
+        #expect(late.kernel.value == PortSet([7002]), "covered between two slices")
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 9000, transport: .tcp, port: 7002)] != nil)
+        #expect(h.daemon.continueNamespaceRescan() == true)
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 5000, transport: .tcp, port: 7002)] == nil, "n0 is gone")
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 9000, transport: .tcp, port: 7002)] != nil,
+                "what the folders-only rescan added during the pass stays followed")
+        #expect(h.daemon.followedNamespaces.count == 30)
+        #expect(h.daemon.continueNamespaceRescan() == true, "nothing in progress")
+    }
+
     @Test func aNamespaceVanishingBeforeItsOpenIsSilentAndLosesItsFolderOtherFailuresAreLoggedOnce() throws {
         let h = DaemonHarness(config: "vpn 7001 tcp netns=all\n")
         let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)

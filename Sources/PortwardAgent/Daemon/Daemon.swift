@@ -221,6 +221,33 @@ public final class Daemon {
         if namespaces.coverageGeneration != covered, let configuration = poller?.configuration { applyGuard(configuration) }
     }
 
+    /// Starts a full rescan of the other network namespaces that the loop runs in slices
+    /// (`continueNamespaceRescan`), so that a new namespace's inotify event is handled
+    /// between two slices. One still in progress (more namespaces than a period can cover)
+    /// is left to finish.
+    public func beginNamespaceRescan() {
+        guard let namespaces, !namespaces.isRescanning else { return }
+        rescanCoverage = namespaces.coverageGeneration
+        namespaces.beginRescan()
+    }
+
+    /// Runs the next slice (`DaemonLoop.rescanSlice` namespaces entered) of the rescan
+    /// `beginNamespaceRescan` started; true when it is finished (the owner guard's map is
+    /// then rewritten if the covered namespaces changed).
+    public func continueNamespaceRescan() -> Bool {
+        guard let namespaces else { return true }
+        guard namespaces.continueRescan(limit: DaemonLoop.rescanSlice) else { return false }
+        if let covered = rescanCoverage, namespaces.coverageGeneration != covered,
+           let configuration = poller?.configuration {
+            applyGuard(configuration)
+        }
+        rescanCoverage = nil
+        return true
+    }
+
+    /// The coverage generation when the sliced rescan began.
+    private var rescanCoverage: Int?
+
     /// True when some entry in force reaches other network namespaces (`netns=` all or a
     /// name glob): the loop then watches the namespace bind-mount folders.
     public var followsNamespaces: Bool { namespaces?.configuration.followsNamespaces ?? false }

@@ -19,6 +19,10 @@ public enum DaemonLoop {
     /// namespace, and a scan of /proc costs more than a watch cycle.
     static let rescanPolls = 10
 
+    /// A periodic rescan enters at most this many namespaces per loop iteration, so that
+    /// other events (a new namespace's inotify event, a watch cycle) wait one slice at most.
+    static let rescanSlice = 25
+
     /// After an event in a namespace bind-mount folder: the delay before a folders-only
     /// rescan, and how many times it is repeated while a new file is not yet a namespace.
     static let netnsSettleDelay = 0.01
@@ -85,10 +89,17 @@ public enum DaemonLoop {
                 daemon.poll()
                 poll?.schedule(after: options.interval)
             }
-            // Other network namespaces (netns= entries): every `rescanPolls` intervals.
+            // Other network namespaces (netns= entries): every `rescanPolls` intervals, in
+            // slices of `rescanSlice` namespaces, one per loop iteration.
+            var slice: EventLoop.Source?
+            slice = try loop.addTimer(after: 0) {
+                if !daemon.continueNamespaceRescan() { slice?.schedule(after: 0) }
+            }
+            slice?.cancel()
             var rescan: EventLoop.Source?
             rescan = try loop.addTimer(after: options.interval * Double(rescanPolls)) {
-                daemon.rescanNamespaces()
+                daemon.beginNamespaceRescan()
+                slice?.schedule(after: 0)
                 rescan?.schedule(after: options.interval * Double(rescanPolls))
             }
             // New namespaces in the bind-mount folders (under the target's root): a

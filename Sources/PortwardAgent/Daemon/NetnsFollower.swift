@@ -96,44 +96,121 @@ final class NetnsFollower {
     /// bind-mount folder): discovery skips processes, nothing is taken as gone, and the
     /// namespaces already followed are not entered again (the full rescan repairs their
     /// drift), so covering a new namespace costs one folder scan and its own apply, however
-    /// many namespaces are followed.
+    /// many namespaces are followed. A full pass run here replaces one in progress.
     func rescan(foldersOnly: Bool = false) {
-        let (followedBefore, cookiesBefore) = (followed, cookies)
-        defer { if followed != followedBefore || cookies != cookiesBefore { coverageGeneration += 1 } }
+        if foldersOnly {
+            rescanFolders()
+        } else {
+            beginRescan()
+            _ = continueRescan(limit: .max)
+        }
+    }
+
+    /// A full pass in progress (`beginRescan`, `continueRescan`).
+    private struct Pass {
+        /// Discovered namespaces (not the daemon's own) still to handle.
+        var pending: ArraySlice<DiscoveredNetns>
+        let discovered: Set<NetnsIdentity>
+        /// The state folders when the pass began.
+        let folders: [UInt64: Set<UInt64>]
+        let followedBefore: [DiscoveredNetns]
+        let cookiesBefore: [NetnsIdentity: UInt64]
+        var present = Set<UInt64>()
+        var selected: [DiscoveredNetns] = []
+        var events: [JournalEvent] = []
+        var more = 0
+    }
+    private var pass: Pass?
+    /// True while a pass `beginRescan` started is not finished.
+    var isRescanning: Bool { pass != nil }
+    /// Namespaces a folders-only rescan began following while a pass was in progress.
+    private var addedDuringPass = Set<NetnsIdentity>()
+
+    /// Starts a full pass (discovery with processes), to be run by `continueRescan`: the
+    /// loop runs it in slices, so that an inotify event is handled between two slices
+    /// rather than after a whole pass over a thousand namespaces. Replaces a pass in
+    /// progress.
+    func beginRescan() {
+        pass = nil
+        addedDuringPass = []
         let folders = stateFolders()
         guard configuration.followsNamespaces || !folders.isEmpty else {
+            if !followed.isEmpty || !cookies.isEmpty { coverageGeneration += 1 }
             followed = []
             cookies = [:]
             return
         }
+        let found = discover(true).filter { !$0.isOwn }
+        pass = Pass(pending: found[...], discovered: Set(found.map(\.identity)), folders: folders,
+                    followedBefore: followed, cookiesBefore: cookies)
+    }
+
+    /// Handles up to `limit` more namespaces of the pass `beginRescan` started; at its end,
+    /// removes the folders of namespaces gone, sets `followed` and logs. Returns true when
+    /// no pass is left in progress.
+    func continueRescan(limit: Int) -> Bool {
+        guard var current = pass else { return true }
+        var events = current.events, more = current.more
+        func report(_ event: JournalEvent) {
+            if events.count < Self.maximumEventsPerRescan { events.append(event) } else { more += 1 }
+        }
+        var handled = 0
+        while handled < limit, let netns = current.pending.popFirst() {
+            let inode = netns.identity.inode
+            current.present.insert(inode)
+            let scoped = configuration.scoped(to: netns)
+            let existing = current.folders[inode] ?? []
+            guard !scoped.entries.isEmpty || !existing.isEmpty else { continue }
+            handled += 1
+            if !scoped.entries.isEmpty { current.selected.append(netns) }
+            apply(scoped, to: netns, folders: existing, report: report)
+        }
+        current.events = events
+        current.more = more
+        guard current.pending.isEmpty else {
+            pass = current
+            return false
+        }
+        pass = nil
+        for (inode, folderCookies) in current.folders where !current.present.contains(inode) {
+            for cookie in folderCookies { removeFolder(inode: inode, cookie: cookie) }
+        }
+        failing = failing.filter { current.present.contains($0.inode) }
+        // Kept: what a folders-only rescan added after this pass's discovery.
+        let later = followed.filter { addedDuringPass.contains($0.identity) && !current.discovered.contains($0.identity) }
+        followed = current.selected + later
+        addedDuringPass = []
+        let kept = Set(followed.map(\.identity))
+        cookies = cookies.filter { kept.contains($0.key) }
+        if followed != current.followedBefore || cookies != current.cookiesBefore { coverageGeneration += 1 }
+        for event in current.events { log(event) }
+        if current.more > 0 { log(.netnsAppliedMore(current.more)) }
+        return true
+    }
+
+    /// The folders-only pass of `rescan(foldersOnly: true)`.
+    private func rescanFolders() {
+        let (followedBefore, cookiesBefore) = (followed, cookies)
+        defer { if followed != followedBefore || cookies != cookiesBefore { coverageGeneration += 1 } }
+        let folders = stateFolders()
+        guard configuration.followsNamespaces || !folders.isEmpty else { return }
         var events: [JournalEvent] = []
         var more = 0
         func report(_ event: JournalEvent) {
             if events.count < Self.maximumEventsPerRescan { events.append(event) } else { more += 1 }
         }
-        var present = Set<UInt64>()
         var selected: [DiscoveredNetns] = []
-        let known = foldersOnly ? Set(followed.map(\.identity)) : []
-        for netns in discover(!foldersOnly) where !netns.isOwn && !known.contains(netns.identity) {
+        let known = Set(followed.map(\.identity))
+        for netns in discover(false) where !netns.isOwn && !known.contains(netns.identity) {
             let inode = netns.identity.inode
-            present.insert(inode)
             let scoped = configuration.scoped(to: netns)
             let existing = folders[inode] ?? []
             guard !scoped.entries.isEmpty || !existing.isEmpty else { continue }
             if !scoped.entries.isEmpty { selected.append(netns) }
             apply(scoped, to: netns, folders: existing, report: report)
         }
-        if !foldersOnly {
-            for (inode, folderCookies) in folders where !present.contains(inode) {
-                for cookie in folderCookies { removeFolder(inode: inode, cookie: cookie) }
-            }
-            failing = failing.filter { present.contains($0.inode) }
-            followed = selected
-            let kept = Set(selected.map(\.identity))
-            cookies = cookies.filter { kept.contains($0.key) }
-        } else {
-            followed += selected.filter { netns in !followed.contains { $0.identity == netns.identity } }
-        }
+        followed += selected
+        if pass != nil { addedDuringPass.formUnion(selected.map(\.identity)) }
         for event in events { log(event) }
         if more > 0 { log(.netnsAppliedMore(more)) }
     }
