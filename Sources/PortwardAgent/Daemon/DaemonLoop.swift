@@ -21,7 +21,7 @@ public enum DaemonLoop {
 
     /// A periodic rescan enters at most this many namespaces per loop iteration, so that
     /// other events (a new namespace's inotify event, a watch cycle) wait one slice at most.
-    static let rescanSlice = 25
+    static let rescanSlice = 10
 
     /// After an event in a namespace bind-mount folder: the delay before a folders-only
     /// rescan, and how many times it is repeated while a new file is not yet a namespace.
