@@ -122,6 +122,8 @@ struct DaemonGuardIntegrationTests {
             as host --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 4/tcp/7002
             wait_log 1 'guard: denied 7001/tcp (vpn) in network namespace net:\\[[0-9]*\\] portward-test-blue to pid [0-9]* (python3) uid 4243 (EADDRINUSE)'
             say fields sh -c "grep 'in network namespace' '$ROOT/err' | grep -o 'PORTWARD_NETNS_NAME=[a-z-]*' | sort -u"
+            for _ in $(seq 600); do grep -q '"netnsName":"portward-test-blue"' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
+            say status-denial sh -c "'$PORTWARD' status --root '$ROOT' | grep '^denied: 7001/tcp (vpn) in network namespace net:\\[[0-9]*\\] portward-test-blue to pid' | wc -l"
             # A namespace created while the daemon runs is covered once the map has its cookie.
             ip netns add portward-test-late
             LATE=$(cookie portward-test-late)
@@ -143,6 +145,7 @@ struct DaemonGuardIntegrationTests {
         #expect(v["host 4/tcp/7001"] == "bound", "vpn is not a host entry")
         #expect(v["host 4/tcp/7002"] == "EADDRINUSE")
         #expect(v["fields"] == "PORTWARD_NETNS_NAME=portward-test-blue", "\(v["fields"] ?? "")")
+        #expect(v["status-denial"] == "1", "status names the namespace: \(v["status-denial"] ?? "")")
         #expect(v["late 4/tcp/7001"] == "EADDRINUSE", "a namespace added later is guarded")
         #expect(v["blue-keys-after"] == "0")
     }
