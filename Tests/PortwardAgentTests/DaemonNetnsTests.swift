@@ -113,6 +113,25 @@ import Testing
         #expect(red.kernel.value == PortSet([7001]), "retried at the next rescan")
     }
 
+    @Test func aRescanWithNothingToChangeLeavesTheStateFileAlone() throws {
+        let h = DaemonHarness(config: "vpn 7001 tcp netns=blue\n")
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        h.otherNamespaces = [blue]
+        try h.daemon.start()
+        let path = TargetContext.netnsDirectory(h.context.runtimeDirectory) + "/100-501/state.json"
+        func inode() -> ino_t? {
+            var st = stat()
+            return stat(path, &st) == 0 ? st.st_ino : nil
+        }
+        let first = try #require(inode())
+        h.daemon.rescanNamespaces()
+        #expect(inode() == first, "not rewritten (atomic writes replace the inode)")
+        blue.kernel.value = PortSet()
+        h.daemon.rescanNamespaces()
+        #expect(blue.kernel.value == PortSet([7001]))
+        #expect(inode() != first, "a repair records its state")
+    }
+
     @Test func aNamespaceReusingAFreedInodeDoesNotInheritTheDeadOnesState() throws {
         let h = DaemonHarness(config: "vpn 7001 tcp netns=blue\n")
         let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
