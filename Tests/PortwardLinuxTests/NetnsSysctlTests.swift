@@ -69,17 +69,41 @@ struct NetnsSysctlTests {
         #expect(TestProcess.ownKey() == own)
     }
 
+    /// `NetnsSysctl.open`: the cookie and the two read descriptors from one entered thread;
+    /// reads then use those descriptors on this thread and still see the target's current
+    /// value (also right after a write through the same keys).
+    @Test func openGivesTheCookieAndPreparedReadsThatFollowTheTarget() throws {
+        let own = try #require(TestProcess.ownKey())
+        let a = NamedTestNetns()
+        a.setKey("7000")
+        let handle = try NetnsHandle(path: a.path)
+        let discovered = DiscoveredNetns(identity: handle.identity, references: [.bindMount(path: a.path, folder: .named)],
+                                         owner: nil, isOwn: false)
+        let keys = try NetnsSysctl.open(discovered)
+        #expect(keys.cookie == (try NetnsSysctl.cookie(netnsAt: a.path)))
+        #expect(try keys.sysctl.read() == PortSet([7000]))
+        a.setKey("7001")
+        #expect(try keys.sysctl.read() == PortSet([7001]), "a prepared read formats the current value")
+        let readBack = try keys.sysctl.write(PortSet([7001, 7002]), preserving: PortSet([7001]))
+        #expect(readBack == PortSet([7001, 7002]))
+        #expect(TestProcess.readKey(inNamed: a.name) == PortSet([7001, 7002]))
+        #expect(keys.sysctl.readLocalPortRange() != nil)
+        #expect(TestProcess.ownKey() == own)
+    }
+
     @Test func longValueUsesTheTwoPhaseWriteInTheTarget() throws {
         let own = try #require(TestProcess.ownKey())
         let netns = NamedTestNetns()
         netns.setKey("1812,2000-2100")
-        // 2,000 scattered ports: about 11 KB encoded, over one kernel parse.
-        let target = PortSet((0..<2000).map { UInt16(20000 + 3 * $0) }).union(PortSet([1812]))
-        #expect(ReservedPortsValue.encode(target).utf8.count > SysctlFile.maximumAtomicWrite)
+        // 4,000 scattered ports: about 24 KB encoded, over one kernel parse and over the
+        // first (small) read of `SysctlFile.read`.
+        let target = PortSet((0..<4000).map { UInt16(20000 + 3 * $0) }).union(PortSet([1812]))
+        #expect(ReservedPortsValue.encode(target).utf8.count > SysctlFile.firstReadSize)
         try NetnsSysctl.write(target, preserving: PortSet([1812]), netnsAt: netns.path)
         let readBack = try #require(TestProcess.readKey(inNamed: netns.name))
         #expect(readBack.count == target.count)
         #expect(readBack == target, "differs: \(readBack.subtracting(target).union(target.subtracting(readBack)))")
+        #expect(try NetnsSysctl.read(netnsAt: netns.path) == target, "read whole through SysctlFile.read")
         #expect(TestProcess.ownKey() == own)
     }
 
