@@ -14,6 +14,25 @@ public protocol GuardBackend: AnyObject {
     var eventDescriptor: Int32 { get }
     /// The denials waiting now, without blocking.
     func drainDenials() throws(BPFGuardError) -> [GuardDenial]
+    /// True when the event programs (post_bind, sysctl) are attached too (docs/events.md).
+    var events: Bool { get }
+    /// Why they are not, when `events` is false.
+    var eventsUnavailable: String? { get }
+    /// Makes the declared-ports map hold exactly `declared` (BPFGuard.replaceDeclared).
+    func replaceDeclared(_ declared: [DeclaredPortsKey: PortSet]) throws(BPFGuardError)
+    /// Every event waiting now (denials, binds, key writes), without blocking.
+    func drainEvents() throws(BPFGuardError) -> [GuardEvent]
+    /// The ring buffer records the kernel could not send (buffer full), since the maps were
+    /// created; nil when unknown.
+    func droppedEvents() -> UInt64?
+}
+
+extension GuardBackend {
+    public var events: Bool { false }
+    public var eventsUnavailable: String? { "the guard backend has no event programs" }
+    public func replaceDeclared(_ declared: [DeclaredPortsKey: PortSet]) throws(BPFGuardError) {}
+    public func drainEvents() throws(BPFGuardError) -> [GuardEvent] { try drainDenials().map(GuardEvent.denial) }
+    public func droppedEvents() -> UInt64? { nil }
 }
 
 /// How the daemon gets its guard: `install` loads and attaches it (or takes over what is
@@ -67,7 +86,15 @@ final class SystemGuardBackend: GuardBackend {
         _ = try guardian.replaceEntries(with: desired)
     }
 
-    func drainDenials() throws(BPFGuardError) -> [GuardDenial] { try reader.drain() }
+    func drainDenials() throws(BPFGuardError) -> [GuardDenial] {
+        try reader.drain().compactMap { if case .denial(let denial) = $0 { denial } else { nil } }
+    }
+
+    var events: Bool { guardian.installation?.events ?? false }
+    var eventsUnavailable: String? { guardian.installation?.eventsUnavailable }
+    func replaceDeclared(_ declared: [DeclaredPortsKey: PortSet]) throws(BPFGuardError) { try guardian.replaceDeclared(declared) }
+    func drainEvents() throws(BPFGuardError) -> [GuardEvent] { try reader.drain() }
+    func droppedEvents() -> UInt64? { try? guardian.counters().eventsDropped }
 }
 
 /// The daemon's side of the owner guard (issue 12, docs/guard.md): from the configuration,
