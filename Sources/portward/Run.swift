@@ -24,7 +24,10 @@ extension Portward {
                 of unit: owners whose generator drop-in is loaded, by anyone else fail with \
                 EADDRINUSE; the BPF programs stay pinned under \
                 /sys/fs/bpf/portward when the daemon stops or dies, and a restarted daemon takes \
-                them over; denials are logged.
+                them over; denials are logged. With the guard's event programs (docs/events.md), \
+                binds to declared ports and writes of the key are seen as they happen (the \
+                holder and the writer named), and the full check runs every --safety-interval \
+                instead; without BPF, every --interval as before. portward status says which.
                 """)
 
         @OptionGroup var options: CommonOptions
@@ -34,6 +37,13 @@ extension Portward {
 
         @Option(help: ArgumentHelp("Seconds between checks; fractions allowed (0.5), or a suffix: 500ms, 2s; from 10ms to 1 day.", valueName: "DURATION"))
         var interval: Interval = Interval(seconds: 1)
+
+        @Option(help: ArgumentHelp("With events: seconds between the full checks that catch what events cannot show (sockets older than the daemon, dropped events); same forms as --interval.", valueName: "DURATION"))
+        var safetyInterval: Interval = Interval(seconds: 60)
+
+        @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+            "Binds to declared ports and writes of the key as they happen, from the guard's BPF programs (they come with the guard). Without them, or with --no-events: a full check every --interval."))
+        var events = true
 
         @Flag(help: "Also reload when files change in the configuration directories (inotify).")
         var watchConfig = false
@@ -59,7 +69,7 @@ extension Portward {
                 try DaemonLoop.run(options.context, options: DaemonOptions(
                     force: force, interval: interval.seconds, procRoot: procfs, watchConfig: watchConfig,
                     metricsFile: metricsFile.flatMap { try? MetricsFile(path: $0) },
-                    ownerGuard: `guard`))
+                    ownerGuard: `guard`, events: events, safetyInterval: safetyInterval.seconds))
             }
         }
     }

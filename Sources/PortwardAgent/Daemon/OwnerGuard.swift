@@ -1,3 +1,4 @@
+import Glibc
 import PortwardCore
 import PortwardLinux
 
@@ -127,11 +128,44 @@ final class OwnerGuard {
     /// Why the guard is not in force; nil when it is (or when nothing needs it).
     private(set) var unavailable: String?
 
-    init(provider: GuardProvider?, switchedOff: String?, clearWhenOff: Bool, clock: any ClockSource) {
+    /// The event programs (docs/events.md): wanted by the daemon (`--events`), and whether
+    /// they are in force (the programs attached and the declared ports written).
+    private let eventsWanted: Bool
+    private(set) var eventsInForce = false
+    /// Why the events are not in force (shown by `status`); nil when they are.
+    private(set) var eventsUnavailable: String? = "not started"
+    /// The daemon's own pid and network namespace inode: its own key writes are not foreign,
+    /// writes in other namespaces are not this daemon's drift.
+    private let selfPID: UInt32
+    private let selfNetnsInode: UInt64?
+    private var userIDs: [String: UInt32] = [:]
+    private var unitCgroups: [String: UInt64] = [:]
+    /// Records not journalled yet (`takeUnjournalled`); a subset of `pending`.
+    private var unjournalled: [GuardDenialRecord] = []
+    private var keyWrites: [SysctlWrite] = []
+    /// The most recent bind by each entry's owner, by entry name.
+    private(set) var ownerBinds: [String: BindEvent] = [:]
+
+    /// What one `readEvents` found, for the daemon to act on.
+    struct Activity: Equatable {
+        /// Binds to declared ports (a full check will look at the holders).
+        var binds = 0
+        /// Records to journal (denials, wrong-owner binds).
+        var records = 0
+        /// Writes of the keys that may be this namespace's (re-read the key).
+        var keyWrites = 0
+    }
+
+    init(provider: GuardProvider?, switchedOff: String?, clearWhenOff: Bool, clock: any ClockSource,
+         events: Bool = false, selfPID: UInt32 = UInt32(bitPattern: getpid()), selfNetnsInode: UInt64? = nil) {
         self.provider = provider
         self.switchedOff = switchedOff
         self.clearWhenOff = clearWhenOff
         self.clock = clock
+        self.eventsWanted = events
+        self.selfPID = selfPID
+        self.selfNetnsInode = selfNetnsInode
+        if !events { eventsUnavailable = "the events are switched off (--no-events)" }
     }
 
     /// Writes the owners map for `configuration` (installing the guard when an entry needs
@@ -142,18 +176,26 @@ final class OwnerGuard {
     func apply(_ configuration: Configuration, userIDs: [String: UInt32], hookedUnits: Set<String> = [],
                unitCgroups: [String: UInt64] = [:]) -> [JournalEvent] {
         self.configuration = configuration
+        self.userIDs = userIDs
+        self.unitCgroups = unitCgroups
         let rules = GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits)
+        eventsInForce = false
         if let switchedOff {
             unavailable = switchedOff
+            if eventsWanted { eventsUnavailable = "they come with the guard's programs: \(switchedOff)" }
             if clearWhenOff { provider?.clearPinned() }
             return []
         }
         guard let provider else {
             unavailable = "the guard is not available to this daemon"
+            if eventsWanted { eventsUnavailable = "BPF is not available to this daemon" }
             return []
         }
+        // The events need the programs even when nothing is guarded.
+        let wantsEvents = eventsWanted && !configuration.declaredPorts.isEmpty
         if backend == nil {
-            if rules.isEmpty {
+            if rules.isEmpty && !wantsEvents {
+                if eventsWanted { eventsUnavailable = "no ports are declared" }
                 // Nothing to guard: no programs are loaded for nothing, but entries a
                 // previous configuration left pinned must go.
                 provider.clearPinned()
@@ -165,10 +207,13 @@ final class OwnerGuard {
                 backend = installed
                 watchEvents(installed.eventDescriptor)
             } catch {
+                if eventsWanted { eventsUnavailable = "BPF unavailable: \(error)" }
                 return degrade("\(error)")
             }
         }
         guard let backend else { return [] }
+        var events: [JournalEvent] = []
+        if eventsWanted { events += applyDeclared(configuration, backend: backend) }
         var desired: [GuardKey: GuardOwner] = [:]
         var ports = PortSet()
         for rule in rules {
@@ -188,40 +233,139 @@ final class OwnerGuard {
         do {
             try backend.replaceEntries(with: desired)
         } catch {
-            return degrade("cannot write the guard's entries: \(error)")
+            return events + degrade("cannot write the guard's entries: \(error)")
+        }
+        if rules.isEmpty {
+            unavailable = nil
+            return events
         }
         unavailable = nil
         lastDegraded = nil
         // Logged when the guarded ports or their kind of owner change, not when a unit's
         // cgroup id does (every restart of the unit).
         let shape = desired.mapValues { GuardOwner(cgroupID: $0.cgroupID.map { _ in 0 }, uid: $0.uid, reportOnly: $0.reportOnly) }
-        guard shape != lastDesired else { return [] }
+        guard shape != lastDesired else { return events }
         let first = lastDesired == nil
         lastDesired = shape
         var names: [String] = []
         for rule in rules where !names.contains(rule.entry) { names.append(rule.entry) }
-        return [.guardActive(entries: names, ports: ports, tookOver: first && backend.tookOver)]
+        return events + [.guardActive(entries: names, ports: ports, tookOver: first && backend.tookOver)]
     }
 
-    /// Reads the denials waiting in the ring buffer into the pending list.
-    func readEvents() {
-        guard let backend, let denials = try? backend.drainDenials(), !denials.isEmpty else { return }
-        let now = clock.realtime()
-        let records = denials.filter { $0.key.netnsCookie == backend.netnsCookie }.map { denial in
-            GuardDenialRecord(entry: configuration.entry(declaring: denial.key.port, protocol: denial.key.transport)?.name,
-                              port: denial.key.port, transport: denial.key.transport, pid: denial.pid,
-                              command: denial.command, uid: denial.uid, unit: systemdUnit(ofPID: Int32(bitPattern: denial.pid)),
-                              allowed: denial.allowed, at: now)
+    /// Writes the declared ports of `configuration` (this network namespace, per protocol)
+    /// for the post_bind programs; events are in force when that worked.
+    private func applyDeclared(_ configuration: Configuration, backend: any GuardBackend) -> [JournalEvent] {
+        guard backend.events else {
+            let reason = backend.eventsUnavailable ?? "the event programs are not attached"
+            defer { eventsUnavailable = reason }
+            return reason == eventsUnavailable ? [] : [.degraded("events: \(reason); watching by polling every check interval")]
         }
+        var declared: [DeclaredPortsKey: PortSet] = [:]
+        for entry in configuration.entries {
+            for transport in TransportProtocol.allCases where entry.protocols.contains(ProtocolSet(transport)) {
+                declared[DeclaredPortsKey(netnsCookie: backend.netnsCookie, transport: transport), default: PortSet()].formUnion(entry.ports)
+            }
+        }
+        do {
+            try backend.replaceDeclared(declared)
+        } catch {
+            let reason = "cannot write the declared ports: \(error)"
+            defer { eventsUnavailable = reason }
+            return reason == eventsUnavailable ? [] : [.degraded("events: \(reason); watching by polling every check interval")]
+        }
+        eventsInForce = true
+        eventsUnavailable = nil
+        return []
+    }
+
+    /// Ring-buffer records the kernel dropped since the maps were created (nil: unknown).
+    var droppedEvents: UInt64? { backend?.droppedEvents() }
+
+    /// Reads the events waiting in the ring buffer: denials and wrong-owner binds into the
+    /// pending list (and the unjournalled one), owner binds into `ownerBinds`, foreign writes
+    /// of this namespace's keys into the key writes. Records from other network namespaces
+    /// are dropped (netns= entries are watched by their own checks).
+    @discardableResult
+    func readEvents() -> Activity {
+        var activity = Activity()
+        guard let backend, let events = try? backend.drainEvents(), !events.isEmpty else { return activity }
+        let now = clock.realtime()
+        var records: [GuardDenialRecord] = []
+        for event in events {
+            switch event {
+            case .denial(let denial):
+                guard denial.key.netnsCookie == backend.netnsCookie else { continue }
+                records.append(record(denial, at: now))
+            case .bound(let record):
+                guard record.key.netnsCookie == backend.netnsCookie,
+                      let entry = configuration.entry(declaring: record.key.port, protocol: record.key.transport) else { continue }
+                activity.binds += 1
+                let pid = Int32(bitPattern: record.pid)
+                let bind = BindEvent(port: record.key.port, transport: record.key.transport, pid: record.pid, uid: record.uid,
+                                     cgroupID: record.cgroupID, command: record.command, unit: systemdUnit(ofPID: pid),
+                                     executablePath: entry.owner.isExe ? processExecutable(pid) : nil, at: now)
+                switch bind.verdict(owner: entry.owner, userIDs: userIDs, ownerCgroups: unitCgroups) {
+                case .expected:
+                    ownerBinds[entry.name] = bind
+                case .wrongOwner:
+                    records.append(GuardDenialRecord(entry: entry.name, port: bind.port, transport: bind.transport, pid: bind.pid,
+                                                     command: bind.command, uid: bind.uid, unit: bind.unit, allowed: true, at: now))
+                default:
+                    break   // the next full check classifies the socket, if it is still there
+                }
+            case .sysctlWrite(var write):
+                guard write.pid != selfPID else { continue }   // the daemon's own repair
+                if let inode = write.netnsInode, let selfNetnsInode, inode != selfNetnsInode { continue }
+                write.command = write.command ?? "?"
+                keyWrites.append(write)
+                if keyWrites.count > Self.pendingLimit { keyWrites.removeFirst(keyWrites.count - Self.pendingLimit) }
+                activity.keyWrites += 1
+            }
+        }
+        activity.records = records.count
         pending = GuardDenialRecord.aggregate(pending + records)
         if pending.count > Self.pendingLimit { pending.removeLast(pending.count - Self.pendingLimit) }
+        unjournalled = GuardDenialRecord.aggregate(unjournalled + records)
+        if unjournalled.count > Self.pendingLimit { unjournalled.removeLast(unjournalled.count - Self.pendingLimit) }
+        return activity
     }
 
-    /// The denials read since the last call (aggregated).
-    func takeDenials() -> [GuardDenialRecord] {
+    private func record(_ denial: GuardDenial, at now: Double) -> GuardDenialRecord {
+        GuardDenialRecord(entry: configuration.entry(declaring: denial.key.port, protocol: denial.key.transport)?.name,
+                          port: denial.key.port, transport: denial.key.transport, pid: denial.pid,
+                          command: denial.command, uid: denial.uid, unit: systemdUnit(ofPID: Int32(bitPattern: denial.pid)),
+                          allowed: denial.allowed, at: now)
+    }
+
+    /// The denials read since the last call (aggregated), and which of them are not
+    /// journalled yet (`takeUnjournalled` sent the others already).
+    func takeDenials() -> (all: [GuardDenialRecord], unjournalled: [GuardDenialRecord]) {
         readEvents()
-        defer { pending.removeAll() }
-        return pending
+        defer {
+            pending.removeAll()
+            unjournalled.removeAll()
+        }
+        return (pending, unjournalled)
+    }
+
+    /// The records read and not journalled yet; they stay pending for the next cycle's
+    /// daemon.json and metrics.
+    func takeUnjournalled() -> [GuardDenialRecord] {
+        defer { unjournalled.removeAll() }
+        return unjournalled
+    }
+
+    /// The foreign writes of the keys read since the last call, oldest first.
+    func takeKeyWrites() -> [SysctlWrite] {
+        defer { keyWrites.removeAll() }
+        return keyWrites
+    }
+
+    private func processExecutable(_ pid: Int32) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let n = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func degrade(_ reason: String) -> [JournalEvent] {
@@ -229,5 +373,12 @@ final class OwnerGuard {
         guard reason != lastDegraded else { return [] }
         lastDegraded = reason
         return [.degraded("owner guard: \(reason); user: and unit: owners are report-only (conflicts are reported, binds not refused)")]
+    }
+}
+
+private extension Owner {
+    var isExe: Bool {
+        if case .exe = self { return true }
+        return false
     }
 }

@@ -601,6 +601,7 @@ public final class GuardEventReader {
             case .sysctlWrite(var write):
                 if write.command == nil { write.command = processCommand(write.pid) }
                 write.netnsInode = processNetns(write.pid)
+                write.unit = systemdUnit(ofPID: Int32(bitPattern: write.pid))
                 sink.events.append(.sysctlWrite(write))
             }
             return 0

@@ -211,8 +211,12 @@ public struct SysctlWrite: Hashable, Sendable, CustomStringConvertible {
     /// The inode of the writer's network namespace (`/proc/PID/ns/net` when the event was
     /// read), nil when the process was already gone. (The program has no netns helper.)
     public var netnsInode: UInt64?
+    /// The writer's systemd unit (`sd_pid_get_unit` when the event was read), nil when it
+    /// has none or was already gone.
+    public var unit: String?
 
-    public init(key: Key, pid: UInt32, uid: UInt32, cgroupID: UInt64, command: String?, netnsInode: UInt64?) {
+    public init(key: Key, pid: UInt32, uid: UInt32, cgroupID: UInt64, command: String?, netnsInode: UInt64?, unit: String? = nil) {
+        self.unit = unit
         self.key = key
         self.pid = pid
         self.uid = uid
