@@ -35,7 +35,7 @@ extension Portward {
         @Flag(help: "Apply even when the reservation would cover more than half of ip_local_port_range.")
         var force = false
 
-        @Option(help: ArgumentHelp("Seconds between checks; fractions allowed (0.5), or a suffix: 500ms, 2s; from 10ms to 1 day.", valueName: "DURATION"))
+        @Option(help: ArgumentHelp("Seconds between checks when polling (without events; with events, the longest a bind waits for its full check); fractions allowed (0.5), or a suffix: 500ms, 2s; from 10ms to 1 day.", valueName: "DURATION"))
         var interval: Interval = Interval(seconds: 1)
 
         @Option(help: ArgumentHelp("With events: seconds between the full checks that catch what events cannot show (sockets older than the daemon, dropped events); same forms as --interval.", valueName: "DURATION"))
