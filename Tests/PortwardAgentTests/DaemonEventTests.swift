@@ -204,5 +204,33 @@ final class FakeEventBackend: GuardBackend {
         let h = Self.harness("rsync 873 tcp -\n", backend)
         try h.daemon.start()
         #expect(h.published?.watch?.droppedEvents == 12)
+        #expect(h.journal.entries(.degraded).isEmpty, "dropped before this daemon: not its news")
+        var checks: [Double] = []
+        h.daemon.requestCheck = { checks.append($0) }
+        backend.dropped = 40
+        backend.waiting = [FakeEventBackend.bound(873, pid: 812, uid: 0, command: "rsync")]
+        h.daemon.readGuardEvents()
+        #expect(h.journal.entries(.degraded).map(\.message) == ["events: 28 ring-buffer records were dropped (buffer full); a full check catches up"])
+        #expect(checks == [h.clock.monotonic() + 1, h.clock.monotonic() + 1], "a full check catches up")
+        backend.dropped = 50
+        h.daemon.poll()
+        #expect(h.journal.entries(.degraded).count == 1, "at most one line per safety interval")
+        #expect(h.published?.watch?.droppedEvents == 50)
+    }
+
+    @Test func statusSaysTheWatchModeAndTheOwnersBinds() throws {
+        let backend = FakeEventBackend()
+        let h = Self.harness("rsync 873 tcp user:4242\n", backend)
+        try h.daemon.start()
+        h.clock.now += 3
+        backend.waiting = [FakeEventBackend.bound(873, pid: 812, uid: 4242, command: "rsync")]
+        h.daemon.readGuardEvents()
+        h.daemon.poll()
+        let probe = DaemonProbe(view: h.published, isRunning: true)
+        #expect(GuardReport.watch(probe) == """
+            watch: events (binds and writes of the key are reported by the guard's BPF programs); full check every 60s
+            bound: rsync 873/tcp by rsync[812] uid 4242 at \(SystemClock.format(h.clock.now)), 3 s after the daemon started
+
+            """)
     }
 }

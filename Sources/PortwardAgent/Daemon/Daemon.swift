@@ -181,6 +181,7 @@ public final class Daemon {
             requestFlush(Self.eventSettle)
         }
         if activity.binds > 0 || activity.records > 0 { requestCheck(now + options.interval) }
+        checkDropped(now: now)
         if activity.keyWrites > 0 {
             keyWriters += ownerGuard.takeKeyWrites()
             if keyWriters.count > 16 { keyWriters.removeFirst(keyWriters.count - 16) }
@@ -198,6 +199,24 @@ public final class Daemon {
     /// checks beyond one per step.
     public static let keyRecheckDelays: [Double] = [0.001, 0.01, 0.1, 1.0]
 
+    /// Ring-buffer records the kernel dropped: a full check catches up on what they said;
+    /// one `degraded` line per `safetyInterval` at most says how many.
+    private func checkDropped(now: Double) {
+        guard ownerGuard.eventsInForce, let dropped = ownerGuard.droppedEvents else { return }
+        defer { lastDropped = dropped }
+        guard let last = lastDropped, dropped > last else { return }
+        droppedUnlogged += dropped - last
+        requestCheck(now + options.interval)
+        if now - lastDroppedLog >= options.safetyInterval {
+            log(.degraded("events: \(droppedUnlogged) ring-buffer records were dropped (buffer full); a full check catches up"))
+            droppedUnlogged = 0
+            lastDroppedLog = now
+        }
+    }
+
+    private var lastDropped: UInt64?
+    private var droppedUnlogged: UInt64 = 0
+    private var lastDroppedLog = -Double.infinity
     private var flushScheduled = false
     private var keyWriters: [SysctlWrite] = []
     private var recheckStartedAt: Double?
@@ -401,7 +420,10 @@ public final class Daemon {
         }
         // The series is over: a later drift is not these writers'.
         if recheckStartedAt == nil { keyWriters.removeAll() }
-        publisher.setWatch(watchMode)
+        checkDropped(now: environment.clock.monotonic())
+        let watch = watchMode
+        publisher.setWatch(watch)
+        metrics?.setWatch(watch.mode == .events ? .events : .polling, droppedEvents: watch.droppedEvents)
         let summary = self.summary
         var journalled = outcome
         journalled.guardDenials = denials.unjournalled

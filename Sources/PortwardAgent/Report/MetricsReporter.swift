@@ -18,6 +18,7 @@ final class MetricsReporter: OutcomeReporter {
     private var lastBody: String?
     private var lastWrite: Double = -.infinity
     private var failing = false
+    private var watchMode = MetricsSnapshot.WatchMode.polling
 
     init(file: MetricsFile, version: String, refresh: Double = 30, log: @escaping (JournalEvent) -> Void) {
         self.file = file
@@ -32,6 +33,13 @@ final class MetricsReporter: OutcomeReporter {
         if !valid { counters.configurationErrors += 1 }
     }
 
+    /// The daemon's watch mode and the ring-buffer records dropped so far (the guard's
+    /// counter, which survives daemon restarts while the maps stay pinned).
+    func setWatch(_ mode: MetricsSnapshot.WatchMode, droppedEvents: UInt64?) {
+        watchMode = mode
+        if let droppedEvents { counters.eventsDropped = droppedEvents }
+    }
+
     func report(_ outcome: PollOutcome, summary: String) {
         if outcome.drift != nil { counters.driftRepairs += 1 }
         counters.conflictsStarted += UInt64(outcome.conflictsStarted.filter(\.verdict.isConflict).count)
@@ -39,7 +47,7 @@ final class MetricsReporter: OutcomeReporter {
         var snapshot = MetricsSnapshot(version: version, statuses: outcome.statuses,
                                        protection: { $0.reserved == .yes ? .reportOnly : .none },
                                        counters: counters, lastSuccessfulCheck: nil,
-                                       configurationValid: configurationValid, watchMode: .polling)
+                                       configurationValid: configurationValid, watchMode: watchMode)
         let body = PrometheusText.render(snapshot)
         guard body != lastBody || outcome.at - lastWrite >= refresh else { return }
         snapshot.lastSuccessfulCheck = lastSuccessfulCheck
