@@ -307,11 +307,15 @@ final class OwnerGuard {
                 switch bind.verdict(owner: entry.owner, userIDs: userIDs, ownerCgroups: unitCgroups) {
                 case .expected:
                     ownerBinds[entry.name] = bind
-                case .wrongOwner:
+                case .wrongOwner, .unattributed:
+                    // Unattributed: a unit: or exe: owner, and the process gone before the
+                    // event was read (its unit and executable with it). Reported with what
+                    // the kernel gave (pid, command, uid): a holder that binds and exits at
+                    // once is still named (docs/events.md).
                     records.append(GuardDenialRecord(entry: entry.name, port: bind.port, transport: bind.transport, pid: bind.pid,
                                                      command: bind.command, uid: bind.uid, unit: bind.unit, allowed: true, at: now))
                 default:
-                    break   // the next full check classifies the socket, if it is still there
+                    break
                 }
             case .sysctlWrite(var write):
                 guard write.pid != selfPID else { continue }   // the daemon's own repair
