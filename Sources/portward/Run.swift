@@ -39,7 +39,7 @@ extension Portward {
         var interval: Interval = Interval(seconds: 1)
 
         @Option(help: ArgumentHelp("With events: seconds between the full checks that catch what events cannot show (sockets older than the daemon, dropped events); same forms as --interval.", valueName: "DURATION"))
-        var safetyInterval: Interval = Interval(seconds: 60)
+        var safetyInterval: Interval = Interval(seconds: 120)
 
         @Flag(inversion: .prefixedNo, help: ArgumentHelp(
             "Binds to declared ports and writes of the key as they happen, from the guard's BPF programs (they come with the guard). Without them, or with --no-events: a full check every --interval."))

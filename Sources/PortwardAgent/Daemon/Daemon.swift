@@ -26,7 +26,7 @@ public struct DaemonOptions: Sendable {
     public var safetyInterval: Double
 
     public init(force: Bool = false, interval: Double = 1, procRoot: String = "/proc", watchConfig: Bool = false,
-                metricsFile: MetricsFile? = nil, ownerGuard: Bool? = nil, events: Bool = true, safetyInterval: Double = 60) {
+                metricsFile: MetricsFile? = nil, ownerGuard: Bool? = nil, events: Bool = true, safetyInterval: Double = 120) {
         self.force = force
         self.interval = interval
         self.procRoot = procRoot

@@ -54,8 +54,9 @@ public struct GuardProvider {
     /// Without bpffs at /sys/fs/bpf it is unavailable (it does not mount one).
     public static var system: GuardProvider {
         GuardProvider(install: { () throws(BPFGuardError) -> any GuardBackend in
-            if let error = BPFGuard.probe() { throw error }
-            guard let cgroup = CgroupV2.mountPoint() else {
+            let mount = CgroupV2.mountPoint()
+            if let error = BPFGuard.probe(cgroupMount: .some(mount)) { throw error }
+            guard let cgroup = mount else {
                 throw .unavailable(.noCgroup2, detail: "no cgroup2 in /proc/self/mountinfo")
             }
             let cookie = try NetnsCookie.current()

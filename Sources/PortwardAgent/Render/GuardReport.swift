@@ -75,7 +75,7 @@ public enum GuardReport {
     }
 
     /// The watch mode line, and the owners' most recent binds the events showed:
-    /// `watch: events (binds and writes of the key are reported by the guard's BPF programs); full check every 60 s`,
+    /// `watch: events (binds and writes of the key are reported by the guard's BPF programs); full check every 120s`,
     /// `watch: polling every 1 s: the events are switched off (--no-events)`,
     /// `bound: rsync 873/tcp by rsync.service (rsync[812]) at 2026-12-01 11:40:02 UTC, 3 s after the daemon started`.
     static func watch(_ daemon: DaemonProbe) -> String {
