@@ -74,12 +74,20 @@ final class FakeEventBackend: GuardBackend {
         #expect(none.daemon.watchMode.reason.hasPrefix("they come with the guard's programs: the guard is off with --root"))
         #expect(none.daemon.nextCheckDelay() == 1)
         let backend = FakeEventBackend()
-        let off = Self.harness("web 8080 tcp -\n", backend)
+        backend.declared = [DeclaredPortsKey(netnsCookie: 77, transport: .tcp): PortSet([8080])]   // a previous daemon's
+        let off = Self.harness("svc 7001 tcp user:4242\nweb 8080 tcp -\n", backend)
         off.options.events = false
         try off.daemon.start()
         #expect(off.daemon.watchMode.mode == .polling)
         #expect(off.daemon.watchMode.reason == "the events are switched off (--no-events)")
-        #expect(backend.declared.isEmpty)
+        #expect(backend.declared.isEmpty, "emptied: the attached programs report nothing")
+        #expect(backend.entries.count == 1, "the guard itself is in force")
+        // Records a previous daemon's programs still send are not this daemon's news.
+        backend.waiting = [FakeEventBackend.bound(8080, pid: 990, uid: 4243, command: "python3")]
+        var flushes = 0
+        off.daemon.requestFlush = { _ in flushes += 1 }
+        off.daemon.readGuardEvents()
+        #expect(flushes == 0)
     }
 
     @Test func aWrongOwnerBindIsJournalledAtOnceWithTheHolderEvenWhenItExited() throws {

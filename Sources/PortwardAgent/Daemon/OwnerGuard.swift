@@ -64,7 +64,12 @@ public struct GuardProvider {
             return try SystemGuardBackend(guardian, netnsCookie: cookie)
         },
         clearPinned: {
-            if let pinned = try? BPFGuard.openPinned() { _ = try? pinned.replaceEntries(with: [:]) }
+            if let pinned = try? BPFGuard.openPinned() {
+                _ = try? pinned.replaceEntries(with: [:])
+                // The event programs stay attached with the pins: with no declared ports
+                // they report nothing.
+                try? pinned.replaceDeclared([:])
+            }
         })
     }
 }
@@ -214,7 +219,13 @@ final class OwnerGuard {
         }
         guard let backend else { return [] }
         var events: [JournalEvent] = []
-        if eventsWanted { events += applyDeclared(configuration, backend: backend) }
+        if eventsWanted {
+            events += applyDeclared(configuration, backend: backend)
+        } else {
+            // --no-events: the programs may be attached (a previous daemon's, or the object
+            // loads them all); with no declared ports they report nothing.
+            try? backend.replaceDeclared([:])
+        }
         var desired: [GuardKey: GuardOwner] = [:]
         var ports = PortSet()
         for rule in rules {
@@ -298,7 +309,7 @@ final class OwnerGuard {
                 guard denial.key.netnsCookie == backend.netnsCookie else { continue }
                 records.append(record(denial, at: now))
             case .bound(let record):
-                guard record.key.netnsCookie == backend.netnsCookie,
+                guard eventsInForce, record.key.netnsCookie == backend.netnsCookie,
                       let entry = configuration.entry(declaring: record.key.port, protocol: record.key.transport) else { continue }
                 activity.binds += 1
                 let pid = Int32(bitPattern: record.pid)
@@ -319,7 +330,7 @@ final class OwnerGuard {
                     break
                 }
             case .sysctlWrite(var write):
-                guard write.pid != selfPID else { continue }   // the daemon's own repair
+                guard eventsInForce, write.pid != selfPID else { continue }   // the daemon's own repair
                 if let inode = write.netnsInode, let selfNetnsInode, inode != selfNetnsInode { continue }
                 write.command = write.command ?? "?"
                 keyWrites.append(write)
