@@ -26,7 +26,7 @@
 //   SYSCTL_PORT_RANGE). It runs before the value is stored, and its context has no netns
 //   cookie helper (measured on 6.18: "cannot use helper bpf_get_netns_cookie#122"): the
 //   reader re-reads the key afterwards and finds the writer's netns from its pid. Always 1.
-// - Each of these programs comes in two builds: with bpf_get_current_comm() (it needs
+// - Each of these programs (and bind4/bind6) comes in two builds: with bpf_get_current_comm() (it needs
 //   CAP_PERFMON in CGROUP_SOCK and CGROUP_SYSCTL programs too, measured on 6.18) and without
 //   (suffix _n, comm left zero: the reader takes /proc/<pid>/comm). The loader loads one.
 //
@@ -173,7 +173,7 @@ static __always_inline int caller_is_owner(const struct guard_owner *owner)
 }
 
 static __always_inline void report(struct bpf_sock_addr *ctx, const struct guard_key *key,
-                                   const struct guard_owner *owner, __u8 family)
+                                   const struct guard_owner *owner, __u8 family, int with_comm)
 {
     struct guard_event *event = bpf_ringbuf_reserve(&guard_events, sizeof(*event), 0);
     if (!event) {
@@ -188,14 +188,17 @@ static __always_inline void report(struct bpf_sock_addr *ctx, const struct guard
     event->protocol = key->protocol;
     event->family = family;
     event->flags = owner->flags;
-    // Not bpf_get_current_comm(): in cgroup/bind programs it needs CAP_PERFMON (measured on
-    // 6.18: "program of this type cannot use helper bpf_get_current_comm#16" with CAP_BPF +
-    // CAP_NET_ADMIN). The reader takes the name from /proc/<pid>/comm instead.
+    // bpf_get_current_comm() needs CAP_PERFMON in cgroup/bind programs (measured on 6.18:
+    // "program of this type cannot use helper bpf_get_current_comm#16" with CAP_BPF +
+    // CAP_NET_ADMIN): the build without it (_n) leaves the name to the reader
+    // (/proc/<pid>/comm, gone when the process exited before the event was read).
     __builtin_memset(event->comm, 0, sizeof(event->comm));
+    if (with_comm)
+        bpf_get_current_comm(event->comm, sizeof(event->comm));
     bpf_ringbuf_submit(event, 0);
 }
 
-static __always_inline int guard_bind(struct bpf_sock_addr *ctx, __u8 family)
+static __always_inline int guard_bind(struct bpf_sock_addr *ctx, __u8 family, int with_comm)
 {
     __u16 port = bpf_ntohs((__u16)ctx->user_port);
     if (port == 0)
@@ -220,7 +223,7 @@ static __always_inline int guard_bind(struct bpf_sock_addr *ctx, __u8 family)
     if (caller_is_owner(owner))
         return 1;
 
-    report(ctx, &key, owner, family);
+    report(ctx, &key, owner, family, with_comm);
     if (owner->flags & GUARD_REPORT_ONLY) {
         count(STAT_REPORTED);
         return 1;
@@ -230,17 +233,19 @@ static __always_inline int guard_bind(struct bpf_sock_addr *ctx, __u8 family)
     return 0;
 }
 
+// Two builds each, as for the event programs below: with the command name (CAP_PERFMON) and
+// without (_n).
 SEC("cgroup/bind4")
-int portward_bind4(struct bpf_sock_addr *ctx)
-{
-    return guard_bind(ctx, 4);
-}
+int portward_bind4(struct bpf_sock_addr *ctx) { return guard_bind(ctx, 4, 1); }
 
 SEC("cgroup/bind6")
-int portward_bind6(struct bpf_sock_addr *ctx)
-{
-    return guard_bind(ctx, 6);
-}
+int portward_bind6(struct bpf_sock_addr *ctx) { return guard_bind(ctx, 6, 1); }
+
+SEC("cgroup/bind4")
+int portward_bind4_n(struct bpf_sock_addr *ctx) { return guard_bind(ctx, 4, 0); }
+
+SEC("cgroup/bind6")
+int portward_bind6_n(struct bpf_sock_addr *ctx) { return guard_bind(ctx, 6, 0); }
 
 // MARK: post_bind
 

@@ -74,10 +74,14 @@ public final class BPFGuard: Sendable {
         var names: [String] { [name] + otherNames }
     }
 
-    static let guardPrograms: [ProgramSpec] = [
-        ProgramSpec(name: "portward_bind4", pin: "bind4", type: BPF_CGROUP_INET4_BIND),
-        ProgramSpec(name: "portward_bind6", pin: "bind6", type: BPF_CGROUP_INET6_BIND),
-    ]
+    /// The guard's programs, in the build with the command name in denials (CAP_PERFMON) or
+    /// without (suffix `_n`).
+    static func guardPrograms(withCommand: Bool) -> [ProgramSpec] {
+        [("portward_bind4", "bind4", BPF_CGROUP_INET4_BIND), ("portward_bind6", "bind6", BPF_CGROUP_INET6_BIND)].map { name, pin, type in
+            withCommand ? ProgramSpec(name: name, otherNames: [name + "_n"], pin: pin, type: type)
+                : ProgramSpec(name: name + "_n", otherNames: [name], pin: pin, type: type)
+        }
+    }
 
     /// The event programs, in the build with the command name (CAP_PERFMON) or without.
     static func eventPrograms(withCommand: Bool) -> [ProgramSpec] {
@@ -90,7 +94,7 @@ public final class BPFGuard: Sendable {
     }
 
     /// Every program, for uninstall (both builds of the event programs by name).
-    static var programs: [ProgramSpec] { guardPrograms + eventPrograms(withCommand: true) }
+    static var programs: [ProgramSpec] { guardPrograms(withCommand: true) + eventPrograms(withCommand: true) }
 
     static let mapNames = ["guard_owners", "guard_stats", "guard_events", "guard_declared"]
 
@@ -128,7 +132,8 @@ public final class BPFGuard: Sendable {
         // The event programs are optional: when they cannot load or attach (an older kernel,
         // a sandbox), the guard is installed without them and `eventsUnavailable` says why.
         var eventsUnavailable: String? = events ? nil : "not requested"
-        var programs = guardPrograms + (events ? eventPrograms(withCommand: perfmonCapable()) : [])
+        let withCommand = perfmonCapable()
+        var programs = guardPrograms(withCommand: withCommand) + (events ? eventPrograms(withCommand: withCommand) : [])
         var object = try openObject(pinDirectory: pinDirectory)
         defer { bpf_object__close(object) }
         _ = LibbpfLog.shared.take()
@@ -136,7 +141,7 @@ public final class BPFGuard: Sendable {
         if loaded != 0, events {
             eventsUnavailable = "the event programs did not load: \(String(cString: strerror(-loaded)))"
             bpf_object__close(object)
-            programs = guardPrograms
+            programs = guardPrograms(withCommand: withCommand)
             object = try openObject(pinDirectory: pinDirectory)
             _ = LibbpfLog.shared.take()
             loaded = load(object, programs: programs)

@@ -99,9 +99,9 @@ public struct GuardDenial: Hashable, Sendable, CustomStringConvertible {
     public var pid: UInt32
     public var uid: UInt32
     public var cgroupID: UInt64
-    /// The process's command name (`/proc/<pid>/comm` when the event was read, at most 15
-    /// bytes, not escaped: may hold any byte); nil when the process was already gone. (The
-    /// program cannot read it: bpf_get_current_comm() needs CAP_PERFMON there.)
+    /// The process's command name (at most 15 bytes, not escaped: may hold any byte): from
+    /// the program when the loader had CAP_PERFMON (bpf_get_current_comm() needs it there),
+    /// else `/proc/<pid>/comm` when the event was read; nil when the process was already gone.
     public var command: String?
     /// True when the entry was report-only: the bind went through.
     public var allowed: Bool
