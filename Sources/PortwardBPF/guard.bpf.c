@@ -16,6 +16,20 @@
 // - Every denial (or report-only hit) is counted in guard_stats and sent as a
 //   struct guard_event through the guard_events ring buffer (dropped events are counted).
 //
+// Events (docs/events.md):
+// - cgroup/post_bind4 and post_bind6 run after every successful bind (also bind(0): the
+//   port the kernel chose is in sk->src_port, host order). A bind to a port that
+//   guard_declared marks for (netns cookie, protocol) is sent as a guard_event with
+//   GUARD_EVENT_BOUND, whoever made it. They always return 1: a bind's outcome never changes.
+// - cgroup/sysctl reports writes to net/ipv4/ip_local_reserved_ports and
+//   ip_local_port_range (GUARD_EVENT_SYSCTL; port = SYSCTL_RESERVED_PORTS or
+//   SYSCTL_PORT_RANGE). It runs before the value is stored, and its context has no netns
+//   cookie helper (measured on 6.18: "cannot use helper bpf_get_netns_cookie#122"): the
+//   reader re-reads the key afterwards and finds the writer's netns from its pid. Always 1.
+// - Each of these programs (and bind4/bind6) comes in two builds: with bpf_get_current_comm() (it needs
+//   CAP_PERFMON in CGROUP_SOCK and CGROUP_SYSCTL programs too, measured on 6.18) and without
+//   (suffix _n, comm left zero: the reader takes /proc/<pid>/comm). The loader loads one.
+//
 // The layouts below are mirrored in Sources/PortwardLinux/BPF/GuardTypes.swift. Change both
 // together, and change the map names when a layout changes (pinned maps are reused by name).
 
@@ -32,10 +46,20 @@
 #define GUARD_OWNER_UID 0x2u         // uid is set
 #define GUARD_REPORT_ONLY 0x4u       // allow, but report
 
+// Flags in guard_event.flags that say which program sent it (none: bind4/bind6's denial or
+// report-only hit).
+#define GUARD_EVENT_BOUND 0x100u     // post_bind: a successful bind to a declared port
+#define GUARD_EVENT_SYSCTL 0x200u    // cgroup/sysctl: a write of one of the keys below
+
+// guard_event.port of a GUARD_EVENT_SYSCTL event: which key was written.
+#define SYSCTL_RESERVED_PORTS 1
+#define SYSCTL_PORT_RANGE 2
+
 // Indexes in guard_stats.
 #define STAT_DENIED 0                // binds refused with EADDRINUSE
 #define STAT_REPORTED 1              // report-only hits (allowed)
-#define STAT_EVENTS_DROPPED 2        // ring buffer full: event not sent
+#define STAT_EVENTS_DROPPED 2        // ring buffer full: event not sent (any program)
+#define STAT_BOUND 3                 // post_bind: binds to declared ports seen
 #define STAT_COUNT 4
 
 // How many ancestor levels of the caller's cgroup are compared with the owner's cgroup
@@ -67,6 +91,20 @@ struct guard_event {
     char comm[16];                   // zero (reserved; see report())
 };
 
+// Which ports are declared, per network namespace and protocol: one bit per port (bit
+// port % 64 of word port / 64). Key of guard_declared.
+struct declared_key {
+    __u64 netns_cookie;
+    __u8 protocol;                   // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP
+    __u8 pad[7];                     // zero
+};
+
+struct declared_ports {
+    __u64 bits[1024];
+};
+
+_Static_assert(sizeof(struct declared_key) == 16, "declared_key layout (GuardTypes.swift)");
+_Static_assert(sizeof(struct declared_ports) == 8192, "declared_ports layout (GuardTypes.swift)");
 _Static_assert(sizeof(struct guard_key) == 16, "guard_key layout (GuardTypes.swift)");
 _Static_assert(sizeof(struct guard_owner) == 16, "guard_owner layout (GuardTypes.swift)");
 _Static_assert(sizeof(struct guard_event) == 48, "guard_event layout (GuardTypes.swift)");
@@ -92,6 +130,15 @@ struct {
     __uint(max_entries, 64 * 1024);
     __uint(pinning, LIBBPF_PIN_BY_NAME);
 } guard_events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 1024);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, struct declared_key);
+    __type(value, struct declared_ports);
+    __uint(pinning, LIBBPF_PIN_BY_NAME);
+} guard_declared SEC(".maps");
 
 static __always_inline void count(__u32 index)
 {
@@ -126,7 +173,7 @@ static __always_inline int caller_is_owner(const struct guard_owner *owner)
 }
 
 static __always_inline void report(struct bpf_sock_addr *ctx, const struct guard_key *key,
-                                   const struct guard_owner *owner, __u8 family)
+                                   const struct guard_owner *owner, __u8 family, int with_comm)
 {
     struct guard_event *event = bpf_ringbuf_reserve(&guard_events, sizeof(*event), 0);
     if (!event) {
@@ -141,14 +188,17 @@ static __always_inline void report(struct bpf_sock_addr *ctx, const struct guard
     event->protocol = key->protocol;
     event->family = family;
     event->flags = owner->flags;
-    // Not bpf_get_current_comm(): in cgroup/bind programs it needs CAP_PERFMON (measured on
-    // 6.18: "program of this type cannot use helper bpf_get_current_comm#16" with CAP_BPF +
-    // CAP_NET_ADMIN). The reader takes the name from /proc/<pid>/comm instead.
+    // bpf_get_current_comm() needs CAP_PERFMON in cgroup/bind programs (measured on 6.18:
+    // "program of this type cannot use helper bpf_get_current_comm#16" with CAP_BPF +
+    // CAP_NET_ADMIN): the build without it (_n) leaves the name to the reader
+    // (/proc/<pid>/comm, gone when the process exited before the event was read).
     __builtin_memset(event->comm, 0, sizeof(event->comm));
+    if (with_comm)
+        bpf_get_current_comm(event->comm, sizeof(event->comm));
     bpf_ringbuf_submit(event, 0);
 }
 
-static __always_inline int guard_bind(struct bpf_sock_addr *ctx, __u8 family)
+static __always_inline int guard_bind(struct bpf_sock_addr *ctx, __u8 family, int with_comm)
 {
     __u16 port = bpf_ntohs((__u16)ctx->user_port);
     if (port == 0)
@@ -173,7 +223,7 @@ static __always_inline int guard_bind(struct bpf_sock_addr *ctx, __u8 family)
     if (caller_is_owner(owner))
         return 1;
 
-    report(ctx, &key, owner, family);
+    report(ctx, &key, owner, family, with_comm);
     if (owner->flags & GUARD_REPORT_ONLY) {
         count(STAT_REPORTED);
         return 1;
@@ -183,17 +233,134 @@ static __always_inline int guard_bind(struct bpf_sock_addr *ctx, __u8 family)
     return 0;
 }
 
+// Two builds each, as for the event programs below: with the command name (CAP_PERFMON) and
+// without (_n).
 SEC("cgroup/bind4")
-int portward_bind4(struct bpf_sock_addr *ctx)
-{
-    return guard_bind(ctx, 4);
-}
+int portward_bind4(struct bpf_sock_addr *ctx) { return guard_bind(ctx, 4, 1); }
 
 SEC("cgroup/bind6")
-int portward_bind6(struct bpf_sock_addr *ctx)
+int portward_bind6(struct bpf_sock_addr *ctx) { return guard_bind(ctx, 6, 1); }
+
+SEC("cgroup/bind4")
+int portward_bind4_n(struct bpf_sock_addr *ctx) { return guard_bind(ctx, 4, 0); }
+
+SEC("cgroup/bind6")
+int portward_bind6_n(struct bpf_sock_addr *ctx) { return guard_bind(ctx, 6, 0); }
+
+// MARK: post_bind
+
+static __always_inline int post_bind(struct bpf_sock *sk, __u8 family, int with_comm)
 {
-    return guard_bind(ctx, 6);
+    __u32 protocol = sk->protocol;
+    if (protocol == IPPROTO_MPTCP_)
+        protocol = IPPROTO_TCP;
+    if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP && protocol != IPPROTO_SCTP)
+        return 1;
+    __u32 port = sk->src_port & 0xffff;
+    struct declared_key key = {};
+    key.netns_cookie = bpf_get_netns_cookie(sk);
+    key.protocol = (__u8)protocol;
+    struct declared_ports *declared = bpf_map_lookup_elem(&guard_declared, &key);
+    if (!declared)
+        return 1;
+    if (!(declared->bits[(port >> 6) & 1023] & (1ull << (port & 63))))
+        return 1;
+
+    count(STAT_BOUND);
+    struct guard_event *event = bpf_ringbuf_reserve(&guard_events, sizeof(*event), 0);
+    if (!event) {
+        count(STAT_EVENTS_DROPPED);
+        return 1;
+    }
+    event->netns_cookie = key.netns_cookie;
+    event->cgroup_id = bpf_get_current_cgroup_id();
+    event->pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+    event->uid = (__u32)bpf_get_current_uid_gid();
+    event->port = (__u16)port;
+    event->protocol = (__u8)protocol;
+    event->family = family;
+    event->flags = GUARD_EVENT_BOUND;
+    __builtin_memset(event->comm, 0, sizeof(event->comm));
+    if (with_comm)
+        bpf_get_current_comm(event->comm, sizeof(event->comm));
+    bpf_ringbuf_submit(event, 0);
+    return 1;                        // never changes the bind's outcome
 }
+
+// Program names stay within the kernel's 15 characters (the loader finds them by name).
+SEC("cgroup/post_bind4")
+int portward_pb4(struct bpf_sock *sk) { return post_bind(sk, 4, 1); }
+
+SEC("cgroup/post_bind6")
+int portward_pb6(struct bpf_sock *sk) { return post_bind(sk, 6, 1); }
+
+SEC("cgroup/post_bind4")
+int portward_pb4_n(struct bpf_sock *sk) { return post_bind(sk, 4, 0); }
+
+SEC("cgroup/post_bind6")
+int portward_pb6_n(struct bpf_sock *sk) { return post_bind(sk, 6, 0); }
+
+// MARK: sysctl
+
+// "net/ipv4/ip_local_" then "reserved_ports" or "port_range".
+static __always_inline int sysctl_key(struct bpf_sysctl *ctx)
+{
+    char name[40] = {};
+    long length = bpf_sysctl_get_name(ctx, name, sizeof(name), 0);
+    if (length < 0)
+        return 0;                    // -E2BIG: longer than any key of ours
+    const char prefix[] = "net/ipv4/ip_local_";
+    #pragma clang loop unroll(full)
+    for (int i = 0; i < (int)sizeof(prefix) - 1; i++)
+        if (name[i] != prefix[i])
+            return 0;
+    const char reserved[] = "reserved_ports";
+    const char range[] = "port_range";
+    int is_reserved = length == (long)(sizeof(prefix) - 1 + sizeof(reserved) - 1);
+    int is_range = length == (long)(sizeof(prefix) - 1 + sizeof(range) - 1);
+    #pragma clang loop unroll(full)
+    for (int i = 0; i < (int)sizeof(reserved) - 1; i++)
+        if (name[sizeof(prefix) - 1 + i] != reserved[i])
+            is_reserved = 0;
+    #pragma clang loop unroll(full)
+    for (int i = 0; i < (int)sizeof(range) - 1; i++)
+        if (name[sizeof(prefix) - 1 + i] != range[i])
+            is_range = 0;
+    return is_reserved ? SYSCTL_RESERVED_PORTS : is_range ? SYSCTL_PORT_RANGE : 0;
+}
+
+static __always_inline int sysctl_write(struct bpf_sysctl *ctx, int with_comm)
+{
+    if (!ctx->write)
+        return 1;
+    int which = sysctl_key(ctx);
+    if (!which)
+        return 1;
+    struct guard_event *event = bpf_ringbuf_reserve(&guard_events, sizeof(*event), 0);
+    if (!event) {
+        count(STAT_EVENTS_DROPPED);
+        return 1;
+    }
+    event->netns_cookie = 0;         // no helper here: the reader uses /proc/<pid>/ns/net
+    event->cgroup_id = bpf_get_current_cgroup_id();
+    event->pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+    event->uid = (__u32)bpf_get_current_uid_gid();
+    event->port = (__u16)which;
+    event->protocol = 0;
+    event->family = 0;
+    event->flags = GUARD_EVENT_SYSCTL;
+    __builtin_memset(event->comm, 0, sizeof(event->comm));
+    if (with_comm)
+        bpf_get_current_comm(event->comm, sizeof(event->comm));
+    bpf_ringbuf_submit(event, 0);
+    return 1;                        // never refuses a write
+}
+
+SEC("cgroup/sysctl")
+int portward_sysctl(struct bpf_sysctl *ctx) { return sysctl_write(ctx, 1); }
+
+SEC("cgroup/sysctl")
+int portward_sysctl_n(struct bpf_sysctl *ctx) { return sysctl_write(ctx, 0); }
 
 // No GPL-only helper is used, so the license string need not be GPL-compatible.
 char LICENSE[] SEC("license") = "Apache-2.0";

@@ -24,10 +24,14 @@ extension Portward {
                 of unit: owners whose generator drop-in is loaded, by anyone else fail with \
                 EADDRINUSE; the BPF programs stay pinned under \
                 /sys/fs/bpf/portward when the daemon dies, and a restarted daemon takes \
-                them over; SIGTERM detaches and unpins them; denials are logged. Where the guard is unavailable (or off), the \
-                daemon holds the ports of unit: owners itself while the owner is not running \
-                (the hold fallback), and releases them to the owner's start hook through \
-                /run/portward/hold.sock.
+                them over; SIGTERM detaches and unpins them; denials are logged. With the \
+                guard's event programs (docs/events.md), binds to declared ports and writes \
+                of the key are seen as they happen (the holder and the writer named), and the \
+                full check runs every --safety-interval instead; without BPF, every --interval \
+                as before. portward status says which. Where the guard is unavailable (or \
+                off), the daemon holds the ports of unit: owners itself while the owner is not \
+                running (the hold fallback), and releases them to the owner's start hook \
+                through /run/portward/hold.sock.
                 """)
 
         @OptionGroup var options: CommonOptions
@@ -35,8 +39,15 @@ extension Portward {
         @Flag(help: "Apply even when the reservation would cover more than half of ip_local_port_range.")
         var force = false
 
-        @Option(help: ArgumentHelp("Seconds between checks; fractions allowed (0.5), or a suffix: 500ms, 2s; from 10ms to 1 day.", valueName: "DURATION"))
+        @Option(help: ArgumentHelp("Seconds between checks when polling (without events; with events, the longest a bind waits for its full check); fractions allowed (0.5), or a suffix: 500ms, 2s; from 10ms to 1 day.", valueName: "DURATION"))
         var interval: Interval = Interval(seconds: 1)
+
+        @Option(help: ArgumentHelp("With events: seconds between the full checks that catch what events cannot show (sockets older than the daemon, dropped events); same forms as --interval.", valueName: "DURATION"))
+        var safetyInterval: Interval = Interval(seconds: 120)
+
+        @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+            "Binds to declared ports and writes of the key as they happen, from the guard's BPF programs (they come with the guard). Without them, or with --no-events: a full check every --interval."))
+        var events = true
 
         @Flag(help: "Also reload when files change in the configuration directories (inotify).")
         var watchConfig = false
@@ -66,7 +77,7 @@ extension Portward {
                 try DaemonLoop.run(options.context, options: DaemonOptions(
                     force: force, interval: interval.seconds, procRoot: procfs, watchConfig: watchConfig,
                     metricsFile: metricsFile.flatMap { try? MetricsFile(path: $0) },
-                    ownerGuard: `guard`, hold: hold))
+                    ownerGuard: `guard`, hold: hold, events: events, safetyInterval: safetyInterval.seconds))
             }
         }
     }

@@ -3,10 +3,11 @@
 // throwaway cgroup and namespaces (Tests/IntegrationTests/Support/bpf-box.sh).
 //
 //   probe                                   "available", or the reason (exit 3)
-//   install [--cgroup DIR]                  load + attach or take over (default: the cgroup2 mount)
+//   install [--cgroup DIR] [--no-events]    load + attach or take over (default: the cgroup2 mount)
 //   set PORTS PROTO [--owner-cgroup DIR] [--uid N] [--report-only] [--netns-cookie N]
 //   remove PORTS PROTO [--netns-cookie N]
 //   sync [PORTS/PROTO=OWNER...]             replaceEntries: OWNER is uid:N, cgroup:DIR, anyone
+//   declare [PORTS/PROTO...]                replaceDeclared (this netns): post_bind reports binds there
 //   list | counters | cookie | cgroup-id DIR
 //   events [--wait-ms N]                    drain the ring buffer (waits up to N ms for the first)
 //   uninstall [--cgroup DIR]                detach + unpin
@@ -34,7 +35,7 @@ var positional: [String] = []
 var index = 0
 while index < arguments.count {
     let argument = arguments[index]
-    if argument == "--report-only" {
+    if argument == "--report-only" || argument == "--no-events" || argument == "--with-bound" {
         flags.insert(argument)
     } else if argument.hasPrefix("--") {
         guard index + 1 < arguments.count else { fail("\(argument) needs a value", status: 2) }
@@ -81,9 +82,18 @@ do throws(BPFGuardError) {
         if let error = BPFGuard.probe(pinDirectory: pinDirectory) { fail(error.description, status: 3) }
         out("available")
     case "install":
-        let guardian = try BPFGuard.install(cgroup: defaultCgroup(), pinDirectory: pinDirectory)
+        let guardian = try BPFGuard.install(cgroup: defaultCgroup(), pinDirectory: pinDirectory, events: !flags.contains("--no-events"))
         let installation = guardian.installation!
-        out("installed cgroup=\(installation.cgroup) took-over=\(installation.tookOver ? "yes" : "no") replaced=\(installation.replaced)")
+        out("installed cgroup=\(installation.cgroup) events=\(installation.events ? "yes" : "no (\(installation.eventsUnavailable ?? "?"))") took-over=\(installation.tookOver ? "yes" : "no") replaced=\(installation.replaced)")
+    case "declare":
+        let netns = try cookie()
+        var declared: [DeclaredPortsKey: PortSet] = [:]
+        for spec in positional.dropFirst() {
+            let parts = spec.split(separator: "/").map(String.init)
+            guard parts.count == 2 else { fail("bad entry \(spec): PORTS/PROTO", status: 2) }
+            declared[DeclaredPortsKey(netnsCookie: netns, transport: transport(parts[1])), default: PortSet()].insert(ports(parts[0]))
+        }
+        try BPFGuard.openPinned(pinDirectory: pinDirectory).replaceDeclared(declared)
     case "set":
         guard positional.count == 3 else { fail("usage: set PORTS PROTO [--owner-cgroup DIR] [--uid N] [--report-only]", status: 2) }
         var owner = GuardOwner(reportOnly: flags.contains("--report-only"))
@@ -126,7 +136,7 @@ do throws(BPFGuardError) {
         }
     case "counters":
         let counters = try BPFGuard.openPinned(pinDirectory: pinDirectory).counters()
-        out("denied=\(counters.denied) reported=\(counters.reported) dropped=\(counters.eventsDropped)")
+        out("denied=\(counters.denied) reported=\(counters.reported) dropped=\(counters.eventsDropped)" + (flags.contains("--with-bound") ? " bound=\(counters.bound)" : ""))
     case "events":
         let reader = try BPFGuard.openPinned(pinDirectory: pinDirectory).eventReader()
         var events = try reader.drain()
@@ -134,7 +144,13 @@ do throws(BPFGuardError) {
             events = try reader.poll(timeoutMilliseconds: wait)
         }
         for event in events {
-            out("\(event.allowed ? "reported" : "denied") port=\(event.key.port) proto=\(event.key.transport.rawValue) family=\(event.family) pid=\(event.pid) uid=\(event.uid) cgroup=\(event.cgroupID) netns=\(event.key.netnsCookie) comm=\(event.command ?? "?")")
+            switch event {
+            case .denial(let record), .bound(let record):
+                let kind = if case .bound = event { "bound" } else { record.allowed ? "reported" : "denied" }
+                out("\(kind) port=\(record.key.port) proto=\(record.key.transport.rawValue) family=\(record.family) pid=\(record.pid) uid=\(record.uid) cgroup=\(record.cgroupID) netns=\(record.key.netnsCookie) comm=\(record.command ?? "?")")
+            case .sysctlWrite(let write):
+                out("sysctl key=\(write.key.name) pid=\(write.pid) uid=\(write.uid) cgroup=\(write.cgroupID) netns-inode=\(write.netnsInode.map(String.init) ?? "?") comm=\(write.command ?? "?")")
+            }
         }
     case "uninstall":
         let detached = try BPFGuard.uninstall(cgroup: defaultCgroup(), pinDirectory: pinDirectory)

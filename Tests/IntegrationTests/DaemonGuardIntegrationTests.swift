@@ -101,7 +101,7 @@ struct DaemonGuardIntegrationTests {
             say again "$PORTWARD" guard --detach --root "$ROOT"
             """)
         #expect(v["before 4/tcp/7001"] == "EADDRINUSE")
-        #expect(v["detach"] == "owner guard: detached 2 programs, removed /sys/fs/bpf/portward")
+        #expect(v["detach"] == "owner guard: detached 5 programs, removed /sys/fs/bpf/portward")
         #expect(v["attached"] == "0")
         #expect(v["pins"] == "gone")
         #expect(v["registry"] == "gone")

@@ -145,9 +145,9 @@ final class FakeGuardProvider {
         #expect(h.published?.ownerGuard?.entries["svc"]?.reason?.contains("--root") == true)
     }
 
-    @Test func nothingToGuardInstallsNothing() throws {
+    @Test func nothingToGuardInstallsNothingWithoutEvents() throws {
         let fake = FakeGuardProvider()
-        let h = Self.harness("web 8080 tcp -\n", fake)
+        let h = Self.harness("web 8080 tcp -\n", fake, options: DaemonOptions(interval: 1, ownerGuard: true, events: false))
         try h.daemon.start()
         #expect(fake.installs == 0)
         #expect(fake.clears == 1)

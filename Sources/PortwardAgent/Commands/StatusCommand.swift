@@ -112,6 +112,7 @@ public struct StatusCommand {
             text += StatusTable.render(rows, attributionIncomplete: incomplete, protections: protections)
             text += GuardReport.reasons(configuration, protections)
             text += GuardReport.denials(daemon)
+            text += GuardReport.watch(daemon)
         }
         if rows.contains(where: { $0.state == .conflict || !$0.unreserved.isEmpty }) {
             return Outcome(text: text, exit: .attention)

@@ -22,8 +22,16 @@ public struct DaemonOptions: Sendable {
     /// `--root` (held sockets act on this network namespace).
     public var hold: Bool?
 
+    /// Binds and key writes as they happen, from the guard's BPF programs (`--events`,
+    /// `--no-events`; docs/events.md). They come with the guard: off when it is.
+    public var events: Bool
+    /// Seconds between the full checks while the events are in force (`--safety-interval`):
+    /// the safety net for what events cannot show. Without events, `interval` applies.
+    public var safetyInterval: Double
+
     public init(force: Bool = false, interval: Double = 1, procRoot: String = "/proc", watchConfig: Bool = false,
-                metricsFile: MetricsFile? = nil, ownerGuard: Bool? = nil, hold: Bool? = nil) {
+                metricsFile: MetricsFile? = nil, ownerGuard: Bool? = nil, hold: Bool? = nil, events: Bool = true,
+                safetyInterval: Double = 120) {
         self.hold = hold
         self.force = force
         self.interval = interval
@@ -31,6 +39,8 @@ public struct DaemonOptions: Sendable {
         self.watchConfig = watchConfig
         self.metricsFile = metricsFile
         self.ownerGuard = ownerGuard
+        self.events = events
+        self.safetyInterval = safetyInterval
     }
 
     /// Whether the hold fallback may hold ports for `context`.
@@ -149,7 +159,9 @@ public final class Daemon {
         ownerGuard = OwnerGuard(provider: environment.guardProvider, switchedOff: options.guardSwitchedOff(context),
                                 clearWhenOff: options.ownerGuard == false,
                                 clock: environment.clock,
-                                holdsUnitOwners: options.holdEnabled(context) && environment.portHolder != nil)
+                                holdsUnitOwners: options.holdEnabled(context) && environment.portHolder != nil,
+                                events: options.events, selfPID: UInt32(bitPattern: environment.pid),
+                                selfNetnsInode: NetnsFiles.identity(of: "/proc/self/ns/net")?.inode)
         holdKeeper = HoldKeeper(holder: options.holdEnabled(context) ? environment.portHolder : nil,
                                 registry: environment.ownerRegistry, procRoot: options.procRoot)
         publisher = DaemonViewPublisher(store: context.daemonViewStore,
@@ -178,8 +190,96 @@ public final class Daemon {
         set { ownerGuard.watchEvents = newValue }
     }
 
-    /// Reads the guard's waiting denials; the next cycle reports them.
-    public func readGuardEvents() { ownerGuard.readEvents() }
+    /// Reads the guard's waiting events (docs/events.md). Denials and wrong-owner binds are
+    /// journalled after `eventSettle` (a burst of one process aggregates into one line; the
+    /// conflict budget applies); a bind asks for a full check within `interval`; a foreign
+    /// write of the key starts the re-reads of `keyRecheckDelays`.
+    public func readGuardEvents() {
+        let activity = ownerGuard.readEvents()
+        let now = environment.clock.monotonic()
+        if activity.records > 0, !flushScheduled {
+            flushScheduled = true
+            requestFlush(Self.eventSettle)
+        }
+        if activity.binds > 0 || activity.records > 0 { requestCheck(now + options.interval) }
+        checkDropped(now: now)
+        if activity.keyWrites > 0 {
+            keyWriters += ownerGuard.takeKeyWrites()
+            if keyWriters.count > 16 { keyWriters.removeFirst(keyWriters.count - 16) }
+            recheckStartedAt = now
+            recheckStep = 0
+            requestCheck(now + Self.keyRecheckDelays[0])
+        }
+    }
+
+    /// Seconds between the first record of a burst and its journal line.
+    public static let eventSettle = 0.005
+    /// After a foreign write of the key (the program runs before the kernel stores the
+    /// value): re-read it this many seconds after the event, each a full check; a drift found
+    /// meanwhile names the writer. Bounded: a burst of writes restarts the series, never adds
+    /// checks beyond one per step.
+    public static let keyRecheckDelays: [Double] = [0.001, 0.01, 0.1, 1.0]
+
+    /// Ring-buffer records the kernel dropped: a full check catches up on what they said;
+    /// one `degraded` line per `safetyInterval` at most says how many.
+    private func checkDropped(now: Double) {
+        guard ownerGuard.eventsInForce, let dropped = ownerGuard.droppedEvents else { return }
+        defer { lastDropped = dropped }
+        guard let last = lastDropped, dropped > last else { return }
+        droppedUnlogged += dropped - last
+        requestCheck(now + options.interval)
+        if now - lastDroppedLog >= options.safetyInterval {
+            log(.degraded("events: \(droppedUnlogged) ring-buffer records were dropped (buffer full); a full check catches up"))
+            droppedUnlogged = 0
+            lastDroppedLog = now
+        }
+    }
+
+    private var lastDropped: UInt64?
+    private var droppedUnlogged: UInt64 = 0
+    private var lastDroppedLog = -Double.infinity
+    private var flushScheduled = false
+    private var keyWriters: [SysctlWrite] = []
+    private var recheckStartedAt: Double?
+    private var recheckStep = 0
+
+    /// Set by the loop: run the check no later than this CLOCK_MONOTONIC time.
+    public var requestCheck: (_ at: Double) -> Void = { _ in }
+    /// Set by the loop: call `flushEvents` after this many seconds.
+    public var requestFlush: (_ after: Double) -> Void = { _ in }
+
+    /// Journals the records read since the last flush (the event loop's settle timer).
+    public func flushEvents() {
+        flushScheduled = false
+        let records = ownerGuard.takeUnjournalled()
+        guard !records.isEmpty else { return }
+        var outcome = PollOutcome(at: environment.clock.realtime(), declared: configuration.declaredPorts)
+        outcome.guardDenials = records
+        journal.report(outcome, summary: summary)
+    }
+
+    /// How the daemon watches now: events (a full check every `safetyInterval`) or polling
+    /// (every `interval`).
+    public var watchMode: DaemonView.WatchView {
+        if ownerGuard.eventsInForce {
+            return DaemonView.WatchView(mode: .events, reason: "binds and writes of the key are reported by the guard's BPF programs",
+                                        checkInterval: options.safetyInterval, droppedEvents: ownerGuard.droppedEvents,
+                                        ownerBinds: ownerGuard.ownerBinds)
+        }
+        return DaemonView.WatchView(mode: .polling, reason: ownerGuard.eventsUnavailable ?? "the events are not in force",
+                                    checkInterval: options.interval)
+    }
+
+    /// Seconds from now to the next check the daemon wants: the check interval of its watch
+    /// mode, or sooner while a key re-read series runs.
+    public func nextCheckDelay() -> Double {
+        let interval = ownerGuard.eventsInForce ? options.safetyInterval : options.interval
+        if let started = recheckStartedAt, recheckStep < Self.keyRecheckDelays.count {
+            let due = started + Self.keyRecheckDelays[recheckStep] - environment.clock.monotonic()
+            return min(interval, max(0, due))
+        }
+        return interval
+    }
 
     /// Each entry's protection by the owner guard, by entry name.
     public var protections: [String: EntryProtection] {
@@ -392,6 +492,21 @@ public final class Daemon {
         metrics?.protections = entries
     }
 
+    /// Moves the key re-read series on past the steps that are due (one check covers them).
+    private func advanceRecheck() {
+        guard let started = recheckStartedAt else { return }
+        let elapsed = environment.clock.monotonic() - started
+        while recheckStep < Self.keyRecheckDelays.count, Self.keyRecheckDelays[recheckStep] <= elapsed + 0.0005 { recheckStep += 1 }
+        if recheckStep >= Self.keyRecheckDelays.count { recheckStartedAt = nil }
+    }
+
+    /// "systemd-sysctl[212] (systemd-sysctl.service)", "sysctl[212] uid 0".
+    static func describe(_ write: SysctlWrite) -> String {
+        let process = "\(write.command ?? "?")[\(write.pid)]"
+        if let unit = write.unit { return "\(process) (\(unit.escapingControlCharacters))" }
+        return "\(process) uid \(write.uid)"
+    }
+
     private func ready() {
         let summary = self.summary
         environment.notifier.notify(.ready(status: summary))
@@ -403,10 +518,24 @@ public final class Daemon {
         checkUnitOwners()
         for event in holdKeeper.check() { log(event) }
         publishProtections()
+        advanceRecheck()
         var outcome = poller.poll(reloadPending: reloadPending)
-        outcome.guardDenials = ownerGuard.takeDenials()
+        let denials = ownerGuard.takeDenials()
+        outcome.guardDenials = denials.all
+        if outcome.drift != nil, let writer = keyWriters.last {
+            outcome.drift?.writer = Self.describe(writer)
+            keyWriters.removeAll()
+        }
+        // The series is over: a later drift is not these writers'.
+        if recheckStartedAt == nil { keyWriters.removeAll() }
+        checkDropped(now: environment.clock.monotonic())
+        let watch = watchMode
+        publisher.setWatch(watch)
+        metrics?.setWatch(watch.mode == .events ? .events : .polling, droppedEvents: watch.droppedEvents)
         let summary = self.summary
-        journal.report(outcome, summary: summary)
+        var journalled = outcome
+        journalled.guardDenials = denials.unjournalled
+        journal.report(journalled, summary: summary)
         publisher.report(outcome, summary: summary)
         metrics?.report(outcome, summary: summary)
         if updatingStatus { statusLine.report(outcome, summary: summary) }

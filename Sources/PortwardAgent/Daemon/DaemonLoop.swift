@@ -7,8 +7,9 @@ import SystemPackage
 /// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the network-namespace
 /// rescan timer (every `rescanPolls` intervals) and the inotify watch on the namespace
 /// bind-mount folders (`NetnsFolderWatch`), the --watch-config inotify descriptor, the owner
-/// guard's ring buffer (denials), the hold fallback's control socket
-/// (`HoldControlServer`, the owners' hooks), and the service watchdog. Signals have the higher priority, so a
+/// guard's ring buffer (denials, binds, key writes: docs/events.md) with its settle timer,
+/// the hold fallback's control socket (`HoldControlServer`, the owners' hooks), and the
+/// service watchdog. Signals have the higher priority, so a
 /// SIGHUP that is pending when the timer is due is handled first.
 public enum DaemonLoop {
     /// How long a burst of configuration changes (a package install) may settle before the
@@ -101,12 +102,27 @@ public enum DaemonLoop {
         try daemon.start()
 
         do {
-            // Re-armed after each cycle: the interval runs from the end of one to the next.
+            // Re-armed after each cycle: the interval runs from the end of one to the next
+            // (`--interval` when polling, `--safety-interval` with events; sooner while the
+            // key is re-read after a foreign write). An event may bring the next check forward.
             var poll: EventLoop.Source?
-            poll = try loop.addTimer(after: options.interval) {
-                daemon.poll()
-                poll?.schedule(after: options.interval)
+            var due = 0.0
+            let clock = SystemClock()
+            let arm = { (delay: Double) in
+                due = clock.monotonic() + delay
+                poll?.schedule(after: delay)
             }
+            poll = try loop.addTimer(after: daemon.nextCheckDelay()) {
+                daemon.poll()
+                arm(daemon.nextCheckDelay())
+            }
+            due = clock.monotonic() + daemon.nextCheckDelay()
+            daemon.requestCheck = { at in
+                if at < due { arm(max(0, at - clock.monotonic())) }
+            }
+            let flush = try loop.addTimer(after: 0) { daemon.flushEvents() }
+            flush.cancel()
+            daemon.requestFlush = { after in flush.schedule(after: after) }
             // Other network namespaces (netns= entries): every `rescanPolls` intervals, in
             // slices of `rescanSlice` namespaces, one per loop iteration.
             var slice: EventLoop.Source?

@@ -1,3 +1,4 @@
+import Glibc
 import PortwardCore
 import PortwardLinux
 
@@ -17,10 +18,26 @@ public protocol GuardBackend: AnyObject {
     /// Detaches the programs this backend installed and removes their pins
     /// (BPFGuard.uninstall): the daemon's orderly stop. Returns the programs detached.
     func uninstall() throws(BPFGuardError) -> Int
+    /// True when the event programs (post_bind, sysctl) are attached too (docs/events.md).
+    var events: Bool { get }
+    /// Why they are not, when `events` is false.
+    var eventsUnavailable: String? { get }
+    /// Makes the declared-ports map hold exactly `declared` (BPFGuard.replaceDeclared).
+    func replaceDeclared(_ declared: [DeclaredPortsKey: PortSet]) throws(BPFGuardError)
+    /// Every event waiting now (denials, binds, key writes), without blocking.
+    func drainEvents() throws(BPFGuardError) -> [GuardEvent]
+    /// The ring buffer records the kernel could not send (buffer full), since the maps were
+    /// created; nil when unknown.
+    func droppedEvents() -> UInt64?
 }
 
 extension GuardBackend {
     public func uninstall() throws(BPFGuardError) -> Int { 0 }
+    public var events: Bool { false }
+    public var eventsUnavailable: String? { "the guard backend has no event programs" }
+    public func replaceDeclared(_ declared: [DeclaredPortsKey: PortSet]) throws(BPFGuardError) {}
+    public func drainEvents() throws(BPFGuardError) -> [GuardEvent] { try drainDenials().map(GuardEvent.denial) }
+    public func droppedEvents() -> UInt64? { nil }
 }
 
 /// How the daemon gets its guard: `install` loads and attaches it (or takes over what is
@@ -41,8 +58,9 @@ public struct GuardProvider {
     /// Without bpffs at /sys/fs/bpf it is unavailable (it does not mount one).
     public static var system: GuardProvider {
         GuardProvider(install: { () throws(BPFGuardError) -> any GuardBackend in
-            if let error = BPFGuard.probe() { throw error }
-            guard let cgroup = CgroupV2.mountPoint() else {
+            let mount = CgroupV2.mountPoint()
+            if let error = BPFGuard.probe(cgroupMount: .some(mount)) { throw error }
+            guard let cgroup = mount else {
                 throw .unavailable(.noCgroup2, detail: "no cgroup2 in /proc/self/mountinfo")
             }
             let cookie = try NetnsCookie.current()
@@ -50,7 +68,12 @@ public struct GuardProvider {
             return try SystemGuardBackend(guardian, netnsCookie: cookie)
         },
         clearPinned: {
-            if let pinned = try? BPFGuard.openPinned() { _ = try? pinned.replaceEntries(with: [:]) }
+            if let pinned = try? BPFGuard.openPinned() {
+                _ = try? pinned.replaceEntries(with: [:])
+                // The event programs stay attached with the pins: with no declared ports
+                // they report nothing.
+                try? pinned.replaceDeclared([:])
+            }
         })
     }
 }
@@ -74,7 +97,15 @@ final class SystemGuardBackend: GuardBackend {
         _ = try guardian.replaceEntries(with: desired)
     }
 
-    func drainDenials() throws(BPFGuardError) -> [GuardDenial] { try reader.drain() }
+    func drainDenials() throws(BPFGuardError) -> [GuardDenial] {
+        try reader.drain().compactMap { if case .denial(let denial) = $0 { denial } else { nil } }
+    }
+
+    var events: Bool { guardian.installation?.events ?? false }
+    var eventsUnavailable: String? { guardian.installation?.eventsUnavailable }
+    func replaceDeclared(_ declared: [DeclaredPortsKey: PortSet]) throws(BPFGuardError) { try guardian.replaceDeclared(declared) }
+    func drainEvents() throws(BPFGuardError) -> [GuardEvent] { try reader.drain() }
+    func droppedEvents() -> UInt64? { try? guardian.counters().eventsDropped }
 
     func uninstall() throws(BPFGuardError) -> Int {
         try BPFGuard.uninstall(cgroup: guardian.installation?.cgroup, pinDirectory: guardian.pinDirectory)
@@ -117,13 +148,46 @@ final class OwnerGuard {
     /// (only the wording of the `degraded` event depends on it).
     private let holdsUnitOwners: Bool
 
+    /// The event programs (docs/events.md): wanted by the daemon (`--events`), and whether
+    /// they are in force (the programs attached and the declared ports written).
+    private let eventsWanted: Bool
+    private(set) var eventsInForce = false
+    /// Why the events are not in force (shown by `status`); nil when they are.
+    private(set) var eventsUnavailable: String? = "not started"
+    /// The daemon's own pid and network namespace inode: its own key writes are not foreign,
+    /// writes in other namespaces are not this daemon's drift.
+    private let selfPID: UInt32
+    private let selfNetnsInode: UInt64?
+    private var userIDs: [String: UInt32] = [:]
+    private var unitCgroups: [String: UInt64] = [:]
+    /// Records not journalled yet (`takeUnjournalled`); a subset of `pending`.
+    private var unjournalled: [GuardDenialRecord] = []
+    private var keyWrites: [SysctlWrite] = []
+    /// The most recent bind by each entry's owner, by entry name.
+    private(set) var ownerBinds: [String: BindEvent] = [:]
+
+    /// What one `readEvents` found, for the daemon to act on.
+    struct Activity: Equatable {
+        /// Binds to declared ports (a full check will look at the holders).
+        var binds = 0
+        /// Records to journal (denials, wrong-owner binds).
+        var records = 0
+        /// Writes of the keys that may be this namespace's (re-read the key).
+        var keyWrites = 0
+    }
+
     init(provider: GuardProvider?, switchedOff: String?, clearWhenOff: Bool, clock: any ClockSource,
-         holdsUnitOwners: Bool = false) {
+         holdsUnitOwners: Bool = false, events: Bool = false, selfPID: UInt32 = UInt32(bitPattern: getpid()),
+         selfNetnsInode: UInt64? = nil) {
         self.provider = provider
         self.holdsUnitOwners = holdsUnitOwners
         self.switchedOff = switchedOff
         self.clearWhenOff = clearWhenOff
         self.clock = clock
+        self.eventsWanted = events
+        self.selfPID = selfPID
+        self.selfNetnsInode = selfNetnsInode
+        if !events { eventsUnavailable = "the events are switched off (--no-events)" }
     }
 
     /// Writes the owners map for `configuration` (installing the guard when an entry needs
@@ -142,17 +206,25 @@ final class OwnerGuard {
             (cookie: $0.cookie, rules: GuardPolicy.rules($0.configuration, userIDs: userIDs, hookedUnits: hookedUnits))
         }
         let rules = hostRules + otherRules.flatMap(\.rules)
+        self.userIDs = userIDs
+        self.unitCgroups = unitCgroups
+        eventsInForce = false
         if let switchedOff {
             unavailable = switchedOff
+            if eventsWanted { eventsUnavailable = "they come with the guard's programs: \(switchedOff)" }
             if clearWhenOff { provider?.clearPinned() }
             return []
         }
         guard let provider else {
             unavailable = "the guard is not available to this daemon"
+            if eventsWanted { eventsUnavailable = "BPF is not available to this daemon" }
             return []
         }
+        // The events need the programs even when nothing is guarded.
+        let wantsEvents = eventsWanted && !configuration.declaredPorts.isEmpty
         if backend == nil {
-            if rules.isEmpty {
+            if rules.isEmpty && !wantsEvents {
+                if eventsWanted { eventsUnavailable = "no ports are declared" }
                 // Nothing to guard: no programs are loaded for nothing, but entries a
                 // previous configuration left pinned must go.
                 provider.clearPinned()
@@ -164,10 +236,19 @@ final class OwnerGuard {
                 backend = installed
                 watchEvents(installed.eventDescriptor)
             } catch {
+                if eventsWanted { eventsUnavailable = "BPF unavailable: \(error)" }
                 return degrade("\(error)")
             }
         }
         guard let backend else { return [] }
+        var events: [JournalEvent] = []
+        if eventsWanted {
+            events += applyDeclared(configuration, backend: backend)
+        } else {
+            // --no-events: the programs may be attached (a previous daemon's, or the object
+            // loads them all); with no declared ports they report nothing.
+            try? backend.replaceDeclared([:])
+        }
         var desired: [GuardKey: GuardOwner] = [:]
         var ports = PortSet()
         for (cookie, rule) in hostRules.map({ (backend.netnsCookie, $0) })
@@ -188,7 +269,11 @@ final class OwnerGuard {
         do {
             try backend.replaceEntries(with: desired)
         } catch {
-            return degrade("cannot write the guard's entries: \(error)")
+            return events + degrade("cannot write the guard's entries: \(error)")
+        }
+        if rules.isEmpty {
+            unavailable = nil
+            return events
         }
         unavailable = nil
         lastDegraded = nil
@@ -199,40 +284,140 @@ final class OwnerGuard {
             shape[GuardKey(netnsCookie: 0, transport: key.transport, port: key.port)] =
                 GuardOwner(cgroupID: owner.cgroupID.map { _ in 0 }, uid: owner.uid, reportOnly: owner.reportOnly)
         }
-        guard shape != lastDesired else { return [] }
+        guard shape != lastDesired else { return events }
         let first = lastDesired == nil
         lastDesired = shape
         var names: [String] = []
         for rule in rules where !rule.reportOnly && !names.contains(rule.entry) { names.append(rule.entry) }
-        return [.guardActive(entries: names, ports: ports, tookOver: first && backend.tookOver)]
+        return events + [.guardActive(entries: names, ports: ports, tookOver: first && backend.tookOver)]
     }
 
-    /// Reads the denials waiting in the ring buffer into the pending list.
-    func readEvents() {
-        guard let backend, let denials = try? backend.drainDenials(), !denials.isEmpty else { return }
-        let now = clock.realtime()
-        let records = denials.compactMap { denial -> GuardDenialRecord? in
-            let other = namespaces[denial.key.netnsCookie]
-            guard denial.key.netnsCookie == backend.netnsCookie || other != nil else { return nil }
-            var record = GuardDenialRecord(
-                              entry: (other?.configuration ?? configuration).entry(declaring: denial.key.port,
-                                                                                   protocol: denial.key.transport)?.name,
-                              port: denial.key.port, transport: denial.key.transport, pid: denial.pid,
-                              command: denial.command, uid: denial.uid, unit: systemdUnit(ofPID: Int32(bitPattern: denial.pid)),
-                              allowed: denial.allowed, at: now)
-            record.netns = other?.identity.description
-            record.netnsName = other?.name
-            return record
+    /// Writes the declared ports of `configuration` (this network namespace, per protocol)
+    /// for the post_bind programs; events are in force when that worked.
+    private func applyDeclared(_ configuration: Configuration, backend: any GuardBackend) -> [JournalEvent] {
+        guard backend.events else {
+            let reason = backend.eventsUnavailable ?? "the event programs are not attached"
+            defer { eventsUnavailable = reason }
+            return reason == eventsUnavailable ? [] : [.degraded("events: \(reason); watching by polling every check interval")]
         }
+        var declared: [DeclaredPortsKey: PortSet] = [:]
+        for entry in configuration.entries {
+            for transport in TransportProtocol.allCases where entry.protocols.contains(ProtocolSet(transport)) {
+                declared[DeclaredPortsKey(netnsCookie: backend.netnsCookie, transport: transport), default: PortSet()].formUnion(entry.ports)
+            }
+        }
+        do {
+            try backend.replaceDeclared(declared)
+        } catch {
+            let reason = "cannot write the declared ports: \(error)"
+            defer { eventsUnavailable = reason }
+            return reason == eventsUnavailable ? [] : [.degraded("events: \(reason); watching by polling every check interval")]
+        }
+        eventsInForce = true
+        eventsUnavailable = nil
+        return []
+    }
+
+    /// Ring-buffer records the kernel dropped since the maps were created (nil: unknown).
+    var droppedEvents: UInt64? { backend?.droppedEvents() }
+
+    /// Reads the events waiting in the ring buffer: denials and wrong-owner binds into the
+    /// pending list (and the unjournalled one), owner binds into `ownerBinds`, foreign writes
+    /// of this namespace's keys into the key writes. Denials in the other namespaces the
+    /// guard covers are kept, with the namespace; their binds and key writes are dropped
+    /// (netns= entries are watched by their own checks).
+    @discardableResult
+    func readEvents() -> Activity {
+        var activity = Activity()
+        guard let backend, let events = try? backend.drainEvents(), !events.isEmpty else { return activity }
+        let now = clock.realtime()
+        var records: [GuardDenialRecord] = []
+        for event in events {
+            switch event {
+            case .denial(let denial):
+                let other = namespaces[denial.key.netnsCookie]
+                guard denial.key.netnsCookie == backend.netnsCookie || other != nil else { continue }
+                records.append(record(denial, in: other, at: now))
+            case .bound(let record):
+                guard eventsInForce, record.key.netnsCookie == backend.netnsCookie,
+                      let entry = configuration.entry(declaring: record.key.port, protocol: record.key.transport) else { continue }
+                activity.binds += 1
+                let pid = Int32(bitPattern: record.pid)
+                let bind = BindEvent(port: record.key.port, transport: record.key.transport, pid: record.pid, uid: record.uid,
+                                     cgroupID: record.cgroupID, command: record.command, unit: systemdUnit(ofPID: pid),
+                                     executablePath: entry.owner.isExe ? processExecutable(pid) : nil, at: now)
+                switch bind.verdict(owner: entry.owner, userIDs: userIDs, ownerCgroups: unitCgroups) {
+                case .expected:
+                    ownerBinds[entry.name] = bind
+                case .wrongOwner, .unattributed:
+                    // Unattributed: a unit: or exe: owner, and the process gone before the
+                    // event was read (its unit and executable with it). Reported with what
+                    // the kernel gave (pid, command, uid): a holder that binds and exits at
+                    // once is still named (docs/events.md).
+                    records.append(GuardDenialRecord(entry: entry.name, port: bind.port, transport: bind.transport, pid: bind.pid,
+                                                     command: bind.command, uid: bind.uid, unit: bind.unit, allowed: true, at: now))
+                default:
+                    break
+                }
+            case .sysctlWrite(var write):
+                guard eventsInForce, write.pid != selfPID else { continue }   // the daemon's own repair
+                if let inode = write.netnsInode, let selfNetnsInode, inode != selfNetnsInode { continue }
+                write.command = write.command ?? "?"
+                keyWrites.append(write)
+                if keyWrites.count > Self.pendingLimit { keyWrites.removeFirst(keyWrites.count - Self.pendingLimit) }
+                activity.keyWrites += 1
+            }
+        }
+        activity.records = records.count
         pending = GuardDenialRecord.aggregate(pending + records)
         if pending.count > Self.pendingLimit { pending.removeLast(pending.count - Self.pendingLimit) }
+        unjournalled = GuardDenialRecord.aggregate(unjournalled + records)
+        if unjournalled.count > Self.pendingLimit { unjournalled.removeLast(unjournalled.count - Self.pendingLimit) }
+        return activity
     }
 
-    /// The denials read since the last call (aggregated).
-    func takeDenials() -> [GuardDenialRecord] {
+    /// A denial as the journal and status report it; `other` is the covered namespace it
+    /// happened in (nil: the daemon's own).
+    private func record(_ denial: GuardDenial, in other: NetnsGuardTarget?, at now: Double) -> GuardDenialRecord {
+        var record = GuardDenialRecord(
+            entry: (other?.configuration ?? configuration).entry(declaring: denial.key.port, protocol: denial.key.transport)?.name,
+            port: denial.key.port, transport: denial.key.transport, pid: denial.pid,
+            command: denial.command, uid: denial.uid, unit: systemdUnit(ofPID: Int32(bitPattern: denial.pid)),
+            allowed: denial.allowed, at: now)
+        record.netns = other?.identity.description
+        record.netnsName = other?.name
+        return record
+    }
+
+    /// The denials read since the last call (aggregated), and which of them are not
+    /// journalled yet (`takeUnjournalled` sent the others already).
+    func takeDenials() -> (all: [GuardDenialRecord], unjournalled: [GuardDenialRecord]) {
         readEvents()
-        defer { pending.removeAll() }
-        return pending
+        defer {
+            pending.removeAll()
+            unjournalled.removeAll()
+        }
+        return (pending, unjournalled)
+    }
+
+    /// The records read and not journalled yet; they stay pending for the next cycle's
+    /// daemon.json and metrics.
+    func takeUnjournalled() -> [GuardDenialRecord] {
+        defer { unjournalled.removeAll() }
+        return unjournalled
+    }
+
+    /// The foreign writes of the keys read since the last call, oldest first.
+    func takeKeyWrites() -> [SysctlWrite] {
+        defer { keyWrites.removeAll() }
+        return keyWrites
+    }
+
+    private func processExecutable(_ pid: Int32) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+        let n = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The orderly stop (SIGTERM): detaches and unpins the guard this daemon installed or
@@ -254,5 +439,12 @@ final class OwnerGuard {
             ? "unit: owners' ports are held while they are stopped (hold fallback); user: owners are report-only"
             : "user: and unit: owners are report-only (conflicts are reported, binds not refused)"
         return [.degraded("owner guard: \(reason); \(fallback)")]
+    }
+}
+
+private extension Owner {
+    var isExe: Bool {
+        if case .exe = self { return true }
+        return false
     }
 }

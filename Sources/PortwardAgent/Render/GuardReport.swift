@@ -80,4 +80,27 @@ public enum GuardReport {
             return "\(d.allowed ? "reported" : "denied"): \(what) to \(process.escapingControlCharacters)\(times), last at \(SystemClock.format(d.at))\n"
         }.joined()
     }
+
+    /// The watch mode line, and the owners' most recent binds the events showed:
+    /// `watch: events (binds and writes of the key are reported by the guard's BPF programs); full check every 120s`,
+    /// `watch: polling every 1 s: the events are switched off (--no-events)`,
+    /// `bound: rsync 873/tcp by rsync.service (rsync[812]) at 2026-12-01 11:40:02 UTC, 3 s after the daemon started`.
+    static func watch(_ daemon: DaemonProbe) -> String {
+        guard daemon.isRunning, let view = daemon.view, let watch = view.watch else { return "" }
+        var text: String
+        switch watch.mode {
+        case .events:
+            text = "watch: events (\(watch.reason)); full check every \(Interval(seconds: watch.checkInterval))"
+            if let dropped = watch.droppedEvents, dropped > 0 { text += "; \(dropped) events dropped (ring buffer full)" }
+        case .polling:
+            text = "watch: polling every \(Interval(seconds: watch.checkInterval)): \(watch.reason.escapingControlCharacters)"
+        }
+        text += "\n"
+        for (entry, bind) in watch.ownerBinds.sorted(by: { $0.key < $1.key }) {
+            let after = max(0, Int((bind.at - view.startedAt).rounded()))
+            text += "bound: \(entry.escapingControlCharacters) \(bind.port)/\(bind.transport.rawValue) by \(bind.holderDescription)"
+                + " at \(SystemClock.format(bind.at)), \(after) s after the daemon started\n"
+        }
+        return text
+    }
 }

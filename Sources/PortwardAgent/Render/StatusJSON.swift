@@ -60,6 +60,9 @@ public enum StatusJSON {
         var repairRefused: String?
         var omitted: DaemonView.Omitted?
         var `guard`: Guard?
+        /// How the daemon watches (events or polling, and why); absent from a daemon that
+        /// predates it.
+        var watch: DaemonView.WatchView?
     }
 
     struct Guard: Encodable {
@@ -126,7 +129,8 @@ public enum StatusJSON {
                            lastPollAt: view?.lastPollAt, pollError: view?.pollError,
                            conflicts: view?.conflicts ?? [], drift: view?.drift ?? [],
                            repairRefused: view?.repairRefused, omitted: view?.omitted,
-                           guard: guardView.map { Guard(unavailable: $0.unavailable, denied: $0.denied, denials: $0.denials) }),
+                           guard: guardView.map { Guard(unavailable: $0.unavailable, denied: $0.denied, denials: $0.denials) },
+                           watch: daemon.isRunning ? view?.watch : nil),
             entries: rows.map { row in
                 Entry(name: row.entry.name, protocol: row.transport.rawValue,
                       ports: row.entry.portsDescription, owner: row.entry.owner.description,

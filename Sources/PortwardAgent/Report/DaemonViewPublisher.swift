@@ -21,6 +21,11 @@ final class DaemonViewPublisher: OutcomeReporter {
         view.ownerGuard = state
     }
 
+    /// The watch mode the next save publishes.
+    func setWatch(_ watch: DaemonView.WatchView) {
+        view.watch = watch
+    }
+
     func report(_ outcome: PollOutcome, summary: String) {
         view.update(with: outcome)
         try? store.save(view)

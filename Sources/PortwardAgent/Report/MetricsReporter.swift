@@ -20,6 +20,7 @@ final class MetricsReporter: OutcomeReporter {
     private var failing = false
     /// Each entry's protection (guard, hold fallback), by entry name.
     var protections: [String: EntryProtection] = [:]
+    private var watchMode = MetricsSnapshot.WatchMode.polling
 
     init(file: MetricsFile, version: String, refresh: Double = 30, log: @escaping (JournalEvent) -> Void) {
         self.file = file
@@ -32,6 +33,13 @@ final class MetricsReporter: OutcomeReporter {
     func reloaded(configurationValid valid: Bool) {
         configurationValid = valid
         if !valid { counters.configurationErrors += 1 }
+    }
+
+    /// The daemon's watch mode and the ring-buffer records dropped so far (the guard's
+    /// counter, which survives daemon restarts while the maps stay pinned).
+    func setWatch(_ mode: MetricsSnapshot.WatchMode, droppedEvents: UInt64?) {
+        watchMode = mode
+        if let droppedEvents { counters.eventsDropped = droppedEvents }
     }
 
     func report(_ outcome: PollOutcome, summary: String) {
@@ -47,7 +55,7 @@ final class MetricsReporter: OutcomeReporter {
                                            }
                                        },
                                        counters: counters, lastSuccessfulCheck: nil,
-                                       configurationValid: configurationValid, watchMode: .polling)
+                                       configurationValid: configurationValid, watchMode: watchMode)
         let body = PrometheusText.render(snapshot)
         guard body != lastBody || outcome.at - lastWrite >= refresh else { return }
         snapshot.lastSuccessfulCheck = lastSuccessfulCheck

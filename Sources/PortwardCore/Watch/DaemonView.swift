@@ -33,6 +33,41 @@ public struct DaemonView: Codable, Equatable, Sendable {
     /// The owner guard as this daemon runs it; nil from a daemon that predates it.
     public var ownerGuard: GuardView?
 
+    /// How the daemon watches (events or polling, and why); nil from a daemon that
+    /// predates it.
+    public var watch: WatchView?
+
+    /// How binds and key rewrites are seen (docs/events.md).
+    public struct WatchView: Codable, Equatable, Sendable {
+        public enum Mode: String, Codable, Sendable {
+            /// The guard's post_bind and sysctl programs report binds and key writes as they
+            /// happen; a full check every `checkInterval` is the safety net.
+            case events
+            /// A full check every `checkInterval` (no BPF events).
+            case polling
+        }
+
+        public var mode: Mode
+        /// Why polling (the events are unavailable or switched off); for events, what they are.
+        public var reason: String
+        /// Seconds between full checks.
+        public var checkInterval: Double
+        /// Ring-buffer records the kernel could not send (buffer full) since the maps were
+        /// created; nil when unknown.
+        public var droppedEvents: UInt64?
+        /// The most recent bind by each entry's owner the events showed, by entry name.
+        public var ownerBinds: [String: BindEvent]
+
+        public init(mode: Mode, reason: String, checkInterval: Double, droppedEvents: UInt64? = nil,
+                    ownerBinds: [String: BindEvent] = [:]) {
+            self.mode = mode
+            self.reason = reason
+            self.checkInterval = checkInterval
+            self.droppedEvents = droppedEvents
+            self.ownerBinds = ownerBinds
+        }
+    }
+
     /// The owner guard's state: in force or not (and why), each entry's protection, and
     /// the most recent denials (newest last, at most `denialHistory`).
     public struct GuardView: Codable, Equatable, Sendable {
@@ -74,11 +109,14 @@ public struct DaemonView: Codable, Equatable, Sendable {
         public var lost: String
         /// Ports written back.
         public var restored: String
+        /// Who rewrote the key (events only), nil when unknown.
+        public var writer: String?
 
-        public init(at: Double, lost: String, restored: String) {
+        public init(at: Double, lost: String, restored: String, writer: String? = nil) {
             self.at = at
             self.lost = lost
             self.restored = restored
+            self.writer = writer
         }
     }
 
@@ -130,7 +168,8 @@ extension DaemonView {
             }
         }
         if let drift = outcome.drift {
-            self.drift.append(Drift(at: outcome.at, lost: drift.lost.description, restored: drift.restored.description))
+            self.drift.append(Drift(at: outcome.at, lost: drift.lost.description, restored: drift.restored.description,
+                                    writer: drift.writer))
             if self.drift.count > Self.driftHistory { self.drift.removeFirst(self.drift.count - Self.driftHistory) }
         }
     }

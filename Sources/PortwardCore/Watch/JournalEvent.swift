@@ -126,12 +126,21 @@ extension JournalEvent {
                      fields: ["PORTWARD_PORT": declared.description])
     }
 
-    /// Declared ports were missing from the kernel value and were written back.
+    /// Declared ports were missing from the kernel value and were written back. With the
+    /// writer known (events, docs/events.md): "systemd-sysctl[212] (systemd-sysctl.service)
+    /// dropped 873 from net.ipv4.ip_local_reserved_ports; restored", field PORTWARD_WRITER.
     public static func driftRepaired(_ repair: PollOutcome.DriftRepair) -> JournalEvent {
-        JournalEvent(.driftRepaired, .warning,
-                     "net.ipv4.ip_local_reserved_ports lost declared ports \(repair.lost) (rewritten by another writer, e.g. sysctl --system); restored",
-                     fields: ["PORTWARD_PORT": repair.lost.description, "PORTWARD_LOST": repair.lost.description,
-                              "PORTWARD_RESTORED": repair.restored.description])
+        var fields = ["PORTWARD_PORT": repair.lost.description, "PORTWARD_LOST": repair.lost.description,
+                      "PORTWARD_RESTORED": repair.restored.description]
+        if let writer = repair.writer {
+            fields["PORTWARD_WRITER"] = writer
+            return JournalEvent(.driftRepaired, .warning,
+                                "\(writer.escapingControlCharacters) dropped \(repair.lost) from net.ipv4.ip_local_reserved_ports; restored",
+                                fields: fields)
+        }
+        return JournalEvent(.driftRepaired, .warning,
+                            "net.ipv4.ip_local_reserved_ports lost declared ports \(repair.lost) (rewritten by another writer, e.g. sysctl --system); restored",
+                            fields: fields)
     }
 
     /// Another writer added reservations.

@@ -10,10 +10,15 @@ public struct PollOutcome: Equatable, Sendable {
         public var lost: PortSet
         /// Ports the repair wrote back.
         public var restored: PortSet
+        /// Who wrote the key just before, as the guard's cgroup/sysctl program reported it
+        /// (docs/events.md): "systemd-sysctl[212] (systemd-sysctl.service)"; nil when unknown
+        /// (polling, or no write was reported).
+        public var writer: String?
 
-        public init(lost: PortSet, restored: PortSet) {
+        public init(lost: PortSet, restored: PortSet, writer: String? = nil) {
             self.lost = lost
             self.restored = restored
+            self.writer = writer
         }
     }
 

@@ -17,8 +17,9 @@ import PortwardCore
 /// updates and reads are plain bpf() syscalls and take microseconds per port.
 /// Instances are safe to share between threads (the kernel serialises map operations).
 public final class BPFGuard: Sendable {
-    /// `/sys/fs/bpf/portward`: programs `bind4`, `bind6`; maps `guard_owners`, `guard_stats`,
-    /// `guard_events`.
+    /// `/sys/fs/bpf/portward`: programs `bind4`, `bind6` (the guard), `post_bind4`,
+    /// `post_bind6`, `sysctl` (events, docs/events.md); maps `guard_owners`, `guard_stats`,
+    /// `guard_events`, `guard_declared`.
     public static let defaultPinDirectory = "/sys/fs/bpf/portward"
 
     /// What `install` did.
@@ -31,6 +32,10 @@ public final class BPFGuard: Sendable {
         /// Programs of an older portward (other code, or unpinned leftovers) detached after
         /// the new ones were attached.
         public var replaced: Int
+        /// True when the event programs (post_bind4, post_bind6, sysctl) are attached too.
+        public var events: Bool = false
+        /// Why they are not, when `events` is false.
+        public var eventsUnavailable: String?
     }
 
     public let pinDirectory: String
@@ -39,26 +44,69 @@ public final class BPFGuard: Sendable {
     private let ownersFD: Int32
     private let statsFD: Int32
     private let eventsFD: Int32
+    private let declaredFD: Int32
 
-    private init(pinDirectory: String, installation: Installation?, owners: Int32, stats: Int32, events: Int32) {
+    private init(pinDirectory: String, installation: Installation?, owners: Int32, stats: Int32, events: Int32, declared: Int32) {
         self.pinDirectory = pinDirectory
         self.installation = installation
         self.ownersFD = owners
         self.statsFD = stats
         self.eventsFD = events
+        self.declaredFD = declared
     }
 
     deinit {
         close(ownersFD)
         close(statsFD)
         close(eventsFD)
+        close(declaredFD)
     }
 
-    static let programs: [(name: String, pin: String, type: bpf_attach_type)] = [
-        ("portward_bind4", "bind4", BPF_CGROUP_INET4_BIND),
-        ("portward_bind6", "bind6", BPF_CGROUP_INET6_BIND),
-    ]
-    static let mapNames = ["guard_owners", "guard_stats", "guard_events"]
+    /// One program of guard.bpf.c: `name` is the build loaded here, `otherNames` the
+    /// build(s) not loaded (an event program with and without bpf_get_current_comm()).
+    struct ProgramSpec {
+        var name: String
+        var otherNames: [String] = []
+        var pin: String
+        var type: bpf_attach_type
+        /// An event program (post_bind, sysctl): the guard works without it.
+        var event = false
+        var names: [String] { [name] + otherNames }
+    }
+
+    /// The guard's programs, in the build with the command name in denials (CAP_PERFMON) or
+    /// without (suffix `_n`).
+    static func guardPrograms(withCommand: Bool) -> [ProgramSpec] {
+        [("portward_bind4", "bind4", BPF_CGROUP_INET4_BIND), ("portward_bind6", "bind6", BPF_CGROUP_INET6_BIND)].map { name, pin, type in
+            withCommand ? ProgramSpec(name: name, otherNames: [name + "_n"], pin: pin, type: type)
+                : ProgramSpec(name: name + "_n", otherNames: [name], pin: pin, type: type)
+        }
+    }
+
+    /// The event programs, in the build with the command name (CAP_PERFMON) or without.
+    static func eventPrograms(withCommand: Bool) -> [ProgramSpec] {
+        [("portward_pb4", "post_bind4", BPF_CGROUP_INET4_POST_BIND),
+         ("portward_pb6", "post_bind6", BPF_CGROUP_INET6_POST_BIND),
+         ("portward_sysctl", "sysctl", BPF_CGROUP_SYSCTL)].map { name, pin, type in
+            withCommand ? ProgramSpec(name: name, otherNames: [name + "_n"], pin: pin, type: type, event: true)
+                : ProgramSpec(name: name + "_n", otherNames: [name], pin: pin, type: type, event: true)
+        }
+    }
+
+    /// Every program, for uninstall (both builds of the event programs by name).
+    static var programs: [ProgramSpec] { guardPrograms(withCommand: true) + eventPrograms(withCommand: true) }
+
+    static let mapNames = ["guard_owners", "guard_stats", "guard_events", "guard_declared"]
+
+    /// Whether this process may use bpf_get_current_comm() in cgroup programs: CAP_PERFMON
+    /// or CAP_SYS_ADMIN in its effective set (`perfmon_capable()`; measured on 6.18: without
+    /// it, CGROUP_SOCK and CGROUP_SYSCTL programs calling it are refused at load).
+    static func perfmonCapable() -> Bool {
+        guard let status = readSmallFile("/proc/self/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+              let mask = UInt64(line.dropFirst(7).filter { !$0.isWhitespace }, radix: 16) else { return false }
+        return mask & (1 << 38) != 0 || mask & (1 << 21) != 0
+    }
 
     // MARK: - Install, take over, uninstall
 
@@ -72,16 +120,32 @@ public final class BPFGuard: Sendable {
     /// - Throws: `BPFGuardError.unavailable` when the host cannot have the guard (no
     ///   permission, no bpffs, no cgroup2, kernel too old), `.failed` otherwise. Nothing stays
     ///   attached by this call when it throws (maps it created may stay pinned).
-    public static func install(cgroup: String, pinDirectory: String = defaultPinDirectory) throws(BPFGuardError) -> BPFGuard {
+    /// - Parameter events: also the event programs (post_bind4, post_bind6, sysctl; docs/events.md),
+    ///   in the build with the command name when this process has CAP_PERFMON.
+    public static func install(cgroup: String, pinDirectory: String = defaultPinDirectory,
+                               events: Bool = true) throws(BPFGuardError) -> BPFGuard {
         LibbpfLog.install()
         let cgroupFD = try openCgroup(cgroup)
         defer { close(cgroupFD) }
         try preparePinDirectory(pinDirectory)
 
-        let object = try openObject(pinDirectory: pinDirectory)
+        // The event programs are optional: when they cannot load or attach (an older kernel,
+        // a sandbox), the guard is installed without them and `eventsUnavailable` says why.
+        var eventsUnavailable: String? = events ? nil : "not requested"
+        let withCommand = perfmonCapable()
+        var programs = guardPrograms(withCommand: withCommand) + (events ? eventPrograms(withCommand: withCommand) : [])
+        var object = try openObject(pinDirectory: pinDirectory)
         defer { bpf_object__close(object) }
         _ = LibbpfLog.shared.take()
-        let loaded = bpf_object__load(object)
+        var loaded = load(object, programs: programs)
+        if loaded != 0, events {
+            eventsUnavailable = "the event programs did not load: \(String(cString: strerror(-loaded)))"
+            bpf_object__close(object)
+            programs = guardPrograms(withCommand: withCommand)
+            object = try openObject(pinDirectory: pinDirectory)
+            _ = LibbpfLog.shared.take()
+            loaded = load(object, programs: programs)
+        }
         if loaded != 0 { throw classifyLoadFailure(-loaded) }
 
         var tookOver = 0, replaced = 0
@@ -100,6 +164,7 @@ public final class BPFGuard: Sendable {
             for (fd, type) in attachedHere { _ = bpf_prog_detach2(fd, cgroupFD, type) }
             throw error as! BPFGuardError
         }
+        let attachedEvents = programs.contains { $0.event }
 
         var fds: [Int32] = []
         for name in mapNames {
@@ -112,8 +177,9 @@ public final class BPFGuard: Sendable {
             fds.append(fd)
         }
         return BPFGuard(pinDirectory: pinDirectory,
-                        installation: Installation(cgroup: cgroup, tookOver: tookOver == programs.count, replaced: replaced),
-                        owners: fds[0], stats: fds[1], events: fds[2])
+                        installation: Installation(cgroup: cgroup, tookOver: tookOver == programs.count, replaced: replaced,
+                                                   events: attachedEvents, eventsUnavailable: eventsUnavailable),
+                        owners: fds[0], stats: fds[1], events: fds[2], declared: fds[3])
     }
 
     /// Opens the maps pinned under `pinDirectory` by an `install` (this or another process),
@@ -132,7 +198,7 @@ public final class BPFGuard: Sendable {
             }
             fds.append(fd)
         }
-        return BPFGuard(pinDirectory: pinDirectory, installation: nil, owners: fds[0], stats: fds[1], events: fds[2])
+        return BPFGuard(pinDirectory: pinDirectory, installation: nil, owners: fds[0], stats: fds[1], events: fds[2], declared: fds[3])
     }
 
     /// Detaches every portward guard program from `cgroup` (the pinned ones, and with
@@ -165,7 +231,7 @@ public final class BPFGuard: Sendable {
                     let fd = bpf_prog_get_fd_by_id(id)
                     guard fd >= 0 else { continue }   // gone meanwhile, or no CAP_SYS_ADMIN
                     defer { close(fd) }
-                    guard let info = programInfo(fd), info.name == spec.name else { continue }
+                    guard let info = programInfo(fd), spec.names.contains(info.name) else { continue }
                     if bpf_prog_detach2(fd, cgroupFD, spec.type) == 0 {
                         detached += 1
                     } else if errno != ENOENT {
@@ -190,11 +256,14 @@ public final class BPFGuard: Sendable {
     /// map is created and closed), and bpf_set_retval() in cgroup/bind programs (libbpf loads
     /// a tiny probe program). nil: available. Loading can still fail later (e.g. when other
     /// programs attached to the cgroup without BPF_F_ALLOW_MULTI); `install` says so then.
-    public static func probe(pinDirectory: String = defaultPinDirectory) -> BPFGuardError? {
+    /// - Parameter cgroupMount: the cgroup v2 mount point when the caller has it already
+    ///   (`CgroupV2.mountPoint()` parses /proc/self/mountinfo: about 1.6 M instructions).
+    public static func probe(pinDirectory: String = defaultPinDirectory,
+                             cgroupMount: String?? = nil) -> BPFGuardError? {
         LibbpfLog.install()
         do {
             try checkBPFFilesystem(for: pinDirectory)
-            guard CgroupV2.mountPoint() != nil else { return .unavailable(.noCgroup2, detail: "no cgroup2 in /proc/self/mountinfo") }
+            guard (cgroupMount ?? CgroupV2.mountPoint()) != nil else { return .unavailable(.noCgroup2, detail: "no cgroup2 in /proc/self/mountinfo") }
             _ = try NetnsCookie.current()
         } catch {
             return error
@@ -282,6 +351,31 @@ public final class BPFGuard: Sendable {
         return (written, removed)
     }
 
+    /// Makes the declared-ports map hold exactly `declared` (post_bind reports binds to these
+    /// ports): one 8 KiB bitmap per network namespace and protocol; empty sets are removed.
+    public func replaceDeclared(_ declared: [DeclaredPortsKey: PortSet]) throws(BPFGuardError) {
+        for (key, ports) in declared where !ports.isEmpty {
+            guard bpf_map_update_elem(declaredFD, key.bytes, DeclaredPortsKey.value(ports), UInt64(BPF_ANY)) == 0 else {
+                throw .failed(operation: "guard_declared: set \(key.transport.rawValue) netns \(key.netnsCookie)", errno: errno)
+            }
+        }
+        var keys: [[UInt8]] = []
+        var next = [UInt8](repeating: 0, count: DeclaredPortsKey.size)
+        var status = bpf_map_get_next_key(declaredFD, nil, &next)
+        while status == 0 {
+            keys.append(next)
+            let previous = next
+            status = bpf_map_get_next_key(declaredFD, previous, &next)
+        }
+        guard errno == ENOENT else { throw .failed(operation: "guard_declared: iterate", errno: errno) }
+        for keyBytes in keys {
+            if let key = DeclaredPortsKey(bytes: keyBytes), let ports = declared[key], !ports.isEmpty { continue }
+            if bpf_map_delete_elem(declaredFD, keyBytes) != 0, errno != ENOENT {
+                throw .failed(operation: "guard_declared: remove", errno: errno)
+            }
+        }
+    }
+
     /// The denial counters, summed over CPUs.
     public func counters() throws(BPFGuardError) -> GuardCounters {
         let cpus = Int(libbpf_num_possible_cpus())
@@ -294,11 +388,12 @@ public final class BPFGuard: Sendable {
             }
             return values.reduce(0, &+)
         }
-        return GuardCounters(denied: try read(0), reported: try read(1), eventsDropped: try read(2))
+        return GuardCounters(denied: try read(0), reported: try read(1), eventsDropped: try read(2), bound: try read(3))
     }
 
-    /// A reader of the denial events (ring buffer `guard_events`). Events that arrived while
-    /// no one read are delivered too (up to the buffer's 64 KiB, about 1300 events; more are
+    /// A reader of the events (ring buffer `guard_events`: denials, binds to declared ports,
+    /// writes of the keys). Events that arrived while no one read are delivered too (up to
+    /// the buffer's 64 KiB, about 1170 records of 48 bytes plus an 8-byte header; more are
     /// only counted in `eventsDropped`). Use one reader at a time.
     public func eventReader() throws(BPFGuardError) -> GuardEventReader {
         try GuardEventReader(mapFD: eventsFD)
@@ -340,8 +435,13 @@ public final class BPFGuard: Sendable {
     }
 
     private static func checkBPFFilesystem(for pinDirectory: String) throws(BPFGuardError) {
-        var parent = String(pinDirectory.reversed().drop { $0 == "/" }.drop { $0 != "/" }.reversed())
-        if parent.isEmpty { parent = "/" }
+        // The parent directory, trailing slashes ignored (plain UTF-8 bytes: the generic
+        // String algorithms cost about 0.6 M instructions at start-up).
+        var bytes = Array(pinDirectory.utf8)
+        while bytes.last == UInt8(ascii: "/") { bytes.removeLast() }
+        while let last = bytes.last, last != UInt8(ascii: "/") { bytes.removeLast() }
+        while bytes.count > 1, bytes.last == UInt8(ascii: "/") { bytes.removeLast() }
+        let parent = bytes.isEmpty ? "/" : String(decoding: bytes, as: UTF8.self)
         var fs = statfs()
         guard statfs(parent, &fs) == 0, UInt64(bitPattern: Int64(fs.f_type)) == UInt64(BPF_FS_MAGIC) else {
             throw .unavailable(.noBPFFilesystem, detail: "\(parent) is not a mounted bpf filesystem")
@@ -397,7 +497,18 @@ public final class BPFGuard: Sendable {
         }
     }
 
-    private static func attachOrTakeOver(program loadedFD: Int32, spec: (name: String, pin: String, type: bpf_attach_type),
+    /// Loads `object` with only `programs` (the other builds are not loaded). 0 or -errno.
+    private static func load(_ object: OpaquePointer, programs: [ProgramSpec]) -> Int32 {
+        let wanted = Set(programs.map(\.name))
+        var program = bpf_object__next_program(object, nil)
+        while let current = program {
+            _ = bpf_program__set_autoload(current, wanted.contains(String(cString: bpf_program__name(current))))
+            program = bpf_object__next_program(object, current)
+        }
+        return bpf_object__load(object)
+    }
+
+    private static func attachOrTakeOver(program loadedFD: Int32, spec: ProgramSpec,
                                          cgroupFD: Int32, pinDirectory: String) throws(BPFGuardError) -> (tookOver: Bool, replaced: Int) {
         guard let loaded = programInfo(loadedFD) else { throw .failed(operation: "program info \(spec.name)", errno: errno) }
         let pinPath = pinDirectory + "/" + spec.pin
@@ -431,7 +542,7 @@ public final class BPFGuard: Sendable {
             let fd = bpf_prog_get_fd_by_id(id)
             guard fd >= 0 else { continue }
             defer { close(fd) }
-            if programInfo(fd)?.name == spec.name, bpf_prog_detach2(fd, cgroupFD, spec.type) == 0 { replaced += 1 }
+            if let name = programInfo(fd)?.name, spec.names.contains(name), bpf_prog_detach2(fd, cgroupFD, spec.type) == 0 { replaced += 1 }
         }
         return (tookOver, replaced)
     }
@@ -475,10 +586,11 @@ public final class BPFGuard: Sendable {
     }
 }
 
-/// Reads denial events from the guard's ring buffer. Not thread-safe: one reader, one thread.
+/// Reads the guard's events (denials, binds to declared ports, writes of the keys) from its
+/// ring buffer. Not thread-safe: one reader, one thread.
 public final class GuardEventReader {
     private final class Sink {
-        var events: [GuardDenial] = []
+        var events: [GuardEvent] = []
     }
 
     private let ring: OpaquePointer
@@ -490,9 +602,20 @@ public final class GuardEventReader {
         guard let ring = ring_buffer__new(mapFD, { context, data, size in
             guard let context, let data else { return 0 }
             let sink = Unmanaged<Sink>.fromOpaque(context).takeUnretainedValue()
-            if var event = GuardDenial(bytes: UnsafeRawBufferPointer(start: data, count: size)) {
-                if event.command == nil { event.command = processCommand(event.pid) }
-                sink.events.append(event)
+            guard let event = GuardEvent(bytes: UnsafeRawBufferPointer(start: data, count: size)) else { return 0 }
+            // What the program could not give, from /proc while the process may still be there.
+            switch event {
+            case .denial(var record):
+                if record.command == nil { record.command = processCommand(record.pid) }
+                sink.events.append(.denial(record))
+            case .bound(var record):
+                if record.command == nil { record.command = processCommand(record.pid) }
+                sink.events.append(.bound(record))
+            case .sysctlWrite(var write):
+                if write.command == nil { write.command = processCommand(write.pid) }
+                write.netnsInode = processNetns(write.pid)
+                write.unit = systemdUnit(ofPID: Int32(bitPattern: write.pid))
+                sink.events.append(.sysctlWrite(write))
             }
             return 0
         }, context, nil) else {
@@ -508,8 +631,8 @@ public final class GuardEventReader {
     /// daemon's event loop); owned by the reader.
     public var fileDescriptor: Int32 { ring_buffer__epoll_fd(ring) }
 
-    /// The events waiting now, without blocking.
-    public func drain() throws(BPFGuardError) -> [GuardDenial] {
+    /// The events waiting now, without blocking, oldest first.
+    public func drain() throws(BPFGuardError) -> [GuardEvent] {
         let status = ring_buffer__consume(ring)
         if status < 0 { throw .failed(operation: "ring_buffer__consume", errno: -status) }
         defer { sink.events.removeAll() }
@@ -518,12 +641,23 @@ public final class GuardEventReader {
 
     /// Waits up to `timeoutMilliseconds` (-1: forever) for events and returns them (empty
     /// on timeout or EINTR).
-    public func poll(timeoutMilliseconds: Int32) throws(BPFGuardError) -> [GuardDenial] {
+    public func poll(timeoutMilliseconds: Int32) throws(BPFGuardError) -> [GuardEvent] {
         let status = ring_buffer__poll(ring, timeoutMilliseconds)
         if status < 0, -status != EINTR { throw .failed(operation: "ring_buffer__poll", errno: -status) }
         defer { sink.events.removeAll() }
         return sink.events
     }
+}
+
+/// The inode of `/proc/<pid>/ns/net` ("net:[INODE]"), or nil when the process is gone.
+func processNetns(_ pid: UInt32) -> UInt64? {
+    guard pid != 0 else { return nil }
+    var buffer = [CChar](repeating: 0, count: 64)
+    let n = readlink("/proc/\(pid)/ns/net", &buffer, buffer.count - 1)
+    guard n > 0 else { return nil }
+    let text = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    guard text.hasPrefix("net:["), text.hasSuffix("]") else { return nil }
+    return UInt64(text.dropFirst(5).dropLast())
 }
 
 /// `/proc/<pid>/comm` without its newline, or nil when the process is gone.

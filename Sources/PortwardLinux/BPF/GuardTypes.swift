@@ -99,9 +99,9 @@ public struct GuardDenial: Hashable, Sendable, CustomStringConvertible {
     public var pid: UInt32
     public var uid: UInt32
     public var cgroupID: UInt64
-    /// The process's command name (`/proc/<pid>/comm` when the event was read, at most 15
-    /// bytes, not escaped: may hold any byte); nil when the process was already gone. (The
-    /// program cannot read it: bpf_get_current_comm() needs CAP_PERFMON there.)
+    /// The process's command name (at most 15 bytes, not escaped: may hold any byte): from
+    /// the program when the loader had CAP_PERFMON (bpf_get_current_comm() needs it there),
+    /// else `/proc/<pid>/comm` when the event was read; nil when the process was already gone.
     public var command: String?
     /// True when the entry was report-only: the bind went through.
     public var allowed: Bool
@@ -145,8 +145,126 @@ public struct GuardCounters: Hashable, Sendable {
     public var denied: UInt64
     /// Binds to report-only entries by others (allowed).
     public var reported: UInt64
-    /// Events not sent because the ring buffer was full (the counters still count them).
+    /// Events not sent because the ring buffer was full (the counters still count them),
+    /// from any of the programs (denials, binds, sysctl writes).
     public var eventsDropped: UInt64
+    /// Successful binds to declared ports the post_bind programs saw (sent or dropped).
+    public var bound: UInt64 = 0
+}
+
+/// Which ports are declared in one network namespace for one protocol: the key of the
+/// `guard_declared` BPF map (`struct declared_key`, 16 bytes: u64 netns cookie, u8 IP
+/// protocol number, 7 zero bytes). Its value is a 65,536-bit bitmap (8 KiB, bit `port % 64`
+/// of the little-endian u64 word `port / 64`). The post_bind programs report binds to the
+/// ports set there.
+public struct DeclaredPortsKey: Hashable, Sendable {
+    public var netnsCookie: UInt64
+    public var transport: TransportProtocol
+
+    public init(netnsCookie: UInt64, transport: TransportProtocol) {
+        self.netnsCookie = netnsCookie
+        self.transport = transport
+    }
+
+    static let size = 16
+    static let valueSize = 8192
+
+    var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: Self.size)
+        store(netnsCookie, into: &out, at: 0)
+        out[8] = transport.ipProtocolNumber
+        return out
+    }
+
+    init?(bytes: [UInt8]) {
+        guard bytes.count == Self.size, let transport = TransportProtocol(ipProtocolNumber: bytes[8]) else { return nil }
+        self.init(netnsCookie: load(UInt64.self, from: bytes, at: 0), transport: transport)
+    }
+
+    /// The map value for `ports` (port 0 is never set).
+    static func value(_ ports: PortSet) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: valueSize)
+        for port in ports where port != 0 { out[Int(port) >> 3] |= 1 << (port & 7) }
+        return out
+    }
+}
+
+/// A write of `net.ipv4.ip_local_reserved_ports` or `ip_local_port_range` reported by the
+/// cgroup/sysctl program, before the kernel stored the value (the reader re-reads the key).
+public struct SysctlWrite: Hashable, Sendable, CustomStringConvertible {
+    public enum Key: UInt16, Sendable {
+        case reservedPorts = 1
+        case portRange = 2
+
+        /// The /proc/sys path below net/ipv4.
+        public var name: String { self == .reservedPorts ? "ip_local_reserved_ports" : "ip_local_port_range" }
+    }
+
+    public var key: Key
+    /// The writer (thread group id), its uid (initial user namespace) and cgroup v2 id.
+    public var pid: UInt32
+    public var uid: UInt32
+    public var cgroupID: UInt64
+    /// The writer's command name: from the program (with CAP_PERFMON), else `/proc/PID/comm`
+    /// when the event was read; nil when neither had it.
+    public var command: String?
+    /// The inode of the writer's network namespace (`/proc/PID/ns/net` when the event was
+    /// read), nil when the process was already gone. (The program has no netns helper.)
+    public var netnsInode: UInt64?
+    /// The writer's systemd unit (`sd_pid_get_unit` when the event was read), nil when it
+    /// has none or was already gone.
+    public var unit: String?
+
+    public init(key: Key, pid: UInt32, uid: UInt32, cgroupID: UInt64, command: String?, netnsInode: UInt64?, unit: String? = nil) {
+        self.unit = unit
+        self.key = key
+        self.pid = pid
+        self.uid = uid
+        self.cgroupID = cgroupID
+        self.command = command
+        self.netnsInode = netnsInode
+    }
+
+    public var description: String {
+        "write of \(key.name) by pid \(pid) (\(command ?? "?")) uid \(uid) cgroup \(cgroupID) netns \(netnsInode.map(String.init) ?? "?")"
+    }
+}
+
+/// One record of the `guard_events` ring buffer, by the program that sent it.
+public enum GuardEvent: Hashable, Sendable {
+    /// bind4/bind6: a bind refused (or let through for a report-only map entry).
+    case denial(GuardDenial)
+    /// post_bind4/post_bind6: a successful bind to a declared port (`allowed` is true),
+    /// by anyone, owner or not.
+    case bound(GuardDenial)
+    /// cgroup/sysctl: a write of one of the keys.
+    case sysctlWrite(SysctlWrite)
+
+    static let flagBound: UInt32 = 0x100
+    static let flagSysctl: UInt32 = 0x200
+
+    init?(bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= GuardDenial.size else { return nil }
+        let raw = Array(bytes.prefix(GuardDenial.size))
+        let flags = load(UInt32.self, from: raw, at: 28)
+        if flags & Self.flagSysctl != 0 {
+            guard let key = SysctlWrite.Key(rawValue: load(UInt16.self, from: raw, at: 24)) else { return nil }
+            let comm = raw[32..<48].prefix { $0 != 0 }
+            self = .sysctlWrite(SysctlWrite(key: key, pid: load(UInt32.self, from: raw, at: 16),
+                                            uid: load(UInt32.self, from: raw, at: 20),
+                                            cgroupID: load(UInt64.self, from: raw, at: 8),
+                                            command: comm.isEmpty ? nil : String(decoding: comm, as: UTF8.self),
+                                            netnsInode: nil))
+        } else {
+            guard var record = GuardDenial(bytes: bytes) else { return nil }
+            if flags & Self.flagBound != 0 {
+                record.allowed = true
+                self = .bound(record)
+            } else {
+                self = .denial(record)
+            }
+        }
+    }
 }
 
 extension TransportProtocol {
