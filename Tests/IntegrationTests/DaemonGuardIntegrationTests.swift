@@ -39,7 +39,7 @@ struct DaemonGuardIntegrationTests {
             as stopped --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 6/udp/7001
             say attached-stopped attached
             say pins-stopped sh -c 'test -e /sys/fs/bpf/portward && echo present || echo gone'
-            say stopping-line sh -c "grep -c 'stopping; the reservation stays in place; the owner guard is detached (2 programs)' '$ROOT/err' || true"
+            say stopping-line sh -c "grep -c 'stopping; the reservation stays in place; the owner guard is detached (5 programs)' '$ROOT/err' || true"
             start --guard
             wait_log 2 'owner guard in force for svc'
             say fresh sh -c "grep -c 'took over the pinned programs' '$ROOT/err' || true"

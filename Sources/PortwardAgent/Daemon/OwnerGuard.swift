@@ -236,6 +236,14 @@ final class OwnerGuard {
                 backend = installed
                 watchEvents(installed.eventDescriptor)
             } catch {
+                guard !rules.isEmpty else {
+                    // Only the events wanted the programs: nothing is guarded, so the guard
+                    // is not "unavailable" (and the hold fallback has nothing to take over).
+                    unavailable = nil
+                    let reason = "BPF unavailable: \(error)"
+                    defer { eventsUnavailable = reason }
+                    return reason == eventsUnavailable ? [] : [.degraded("events: \(reason); watching by polling every check interval")]
+                }
                 if eventsWanted { eventsUnavailable = "BPF unavailable: \(error)" }
                 return degrade("\(error)")
             }
