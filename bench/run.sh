@@ -11,7 +11,10 @@
 #
 # Sections: build (static release, stripped) -> exec to READY=1 -> one poll at 0/10k/100k
 # unrelated sockets -> holder attribution -> conflict detection latency -> idle RSS and size
-# -> the owner guard's cost per bind() and at start-up (in the BPF box) -> micro benchmarks (ordo-one/benchmark, package bench/). Whole-process comparisons use
+# -> the owner guard's cost per bind() and at start-up (in the BPF box) -> 1,000 network
+# namespaces (netns_scale.py: first apply, RSS, idle CPU, time to cover a new one;
+# BENCH_NETNS, BENCH_NETNS_NEW, BENCH_NETNS_IDLE) -> micro benchmarks (ordo-one/benchmark,
+# package bench/). Whole-process comparisons use
 # hyperfine: every command of a comparison runs in the same hyperfine call, and the call is
 # repeated ROUNDS times with the command order rotated (A/B interleaved); medians are over
 # the pooled runs.
@@ -24,9 +27,11 @@ work=/tmp/portward-bench
 
 if [ "${1:-}" = "--quick" ]; then
     export BENCH_RUNS=5 BENCH_ROUNDS=2 BENCH_IDLE=10 BENCH_LATENCY_ROUNDS=3
+    export BENCH_NETNS=100 BENCH_NETNS_NEW=10 BENCH_NETNS_IDLE=10
     shift
 fi
 runs=${BENCH_RUNS:-30} rounds=${BENCH_ROUNDS:-3} idle=${BENCH_IDLE:-60} latency_rounds=${BENCH_LATENCY_ROUNDS:-12}
+netns_count=${BENCH_NETNS:-1000} netns_new=${BENCH_NETNS_NEW:-50}
 
 # --- sections, each run as `unshare -n bench/run.sh --section NAME` ---------------------
 
@@ -104,6 +109,12 @@ section_attribution() {
 section_latency() {
     lo_up
     python3 "$here/latency.py" "$work/portward" "$work/root1" 40000 "$latency_rounds" >"$out/latency.json"
+}
+
+# The network-namespace scale case (issue 14): run under `unshare -n -m -p -f --mount-proc
+# --propagation private` (see the driver), so /run, the namespaces and /proc are private.
+section_netns() {
+    python3 "$here/netns_scale.py" "$work/portward" "$work" "$netns_count" "$netns_new" >"$out/netns.json"
 }
 
 section_rss() {
@@ -264,6 +275,9 @@ done
 # The box makes its own network namespace (and cgroup, bpffs).
 echo "== guard"
 "$here/run.sh" --section guard
+echo "== netns ($netns_count namespaces)"
+PORTWARD_BENCH_HOST_MNTNS=$(readlink /proc/self/ns/mnt) PORTWARD_BENCH_HOST_NETNS=$(readlink /proc/self/ns/net) \
+    unshare -n -m -p -f --mount-proc --propagation private "$here/run.sh" --section netns
 echo "== micro benchmarks"
 (cd "$here" && swift build -c release --scratch-path "$top/.build-bench" >"$out/micro-build.log" 2>&1)
 # The socket benchmarks only run when the netns differs from this one.

@@ -108,6 +108,16 @@ if "VmRSS" in rss:
                    f"{rss['VmRSS'] / 1024:.1f} MiB (peak {rss.get('VmHWM', 0) / 1024:.1f} MiB, anon {rss.get('RssAnon', 0) / 1024:.1f}, file {rss.get('RssFile', 0) / 1024:.1f})",
                    rss["VmRSS"] <= 8 * 1000))
 
+netns_path = os.path.join(out, "netns.json")
+if os.path.exists(netns_path):
+    n = json.load(open(netns_path))
+    new = n["newNamespaceMs"]["fromSpawn"]
+    checks.append((f"a new ip netns namespace covered ≤ 100 ms after its bind mount ({n['namespaces']} followed), p99 of {n['newNamespaceMs']['count']}",
+                   f"p50 {new['p50']:.0f} ms, p90 {new['p90']:.0f} ms, p99 {new['p99']:.0f} ms ({new['over100']} over 100 ms; from ip netns add's spawn); "
+                   f"first apply to all {n['firstApplySeconds']:.2f} s; RSS {n['finalKB']['VmRSS'] / 1024:.1f} MiB "
+                   f"(no namespace: {n['baselineKB']['VmRSS'] / 1024:.1f}); idle CPU {n['idleCPUSeconds']:.2f} s in {n['idleSeconds']:.0f} s",
+                   new["p99"] <= 100))
+
 size = {}
 for line in open(os.path.join(out, "size.txt")):
     key, _, value = line.partition(" ")

@@ -110,6 +110,60 @@ struct DaemonGuardIntegrationTests {
         #expect(v["again"] == "owner guard: detached 0 programs, removed /sys/fs/bpf/portward")
     }
 
+    @Test("a netns= entry is guarded in the namespaces it covers (their cookies), also in one added later, and nowhere else; the denial names the namespace")
+    func otherNamespacesGuarded() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            # ip netns pins in a private /run, bound (shared) on ROOT/run where the daemon looks.
+            mount -t tmpfs -o mode=0755 portward-test-run /run
+            mount --make-shared /run && mkdir -p "$ROOT/run" && mount --bind /run "$ROOT/run"
+            trap '[ -n "$DAEMON" ] && kill -9 $DAEMON 2>/dev/null; umount -l "$ROOT/run" 2>/dev/null; rm -rf "$ROOT"' EXIT
+            printf 'vpn 7001 tcp user:4242 netns=portward-test-blue,portward-test-late\\nhostsvc 7002 tcp user:4242\\n' >"$ROOT/etc/portward/ports.conf"
+            ip netns add portward-test-blue
+            ip netns add portward-test-red
+            inns() { local ns=$1 who=$2; shift 2; nsenter --net=/run/netns/$ns python3 "$BIND" "$@" | sed "s|^|$who |"; }
+            cookie() { nsenter --net=/run/netns/$1 "$TOOL" cookie; }
+            keys_of() { "$TOOL" list | grep -c "netns=$1 " || true; }
+            wait_keys() { for _ in $(seq 600); do [ "$(keys_of "$1")" -ge 1 ] && return 0; sleep 0.05; done; echo "timeout: keys of $1" >&2; "$TOOL" list >&2; cat "$ROOT/err" >&2; return 1; }
+            start --guard
+            wait_log 1 'owner guard in force for hostsvc'
+            BLUE=$(cookie portward-test-blue)
+            wait_keys "$BLUE"
+            say blue-keys keys_of "$BLUE"
+            say red-keys keys_of "$(cookie portward-test-red)"
+            inns portward-test-blue blue --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 4/tcp/7002
+            inns portward-test-blue blue-owner --cgroup "$CG/other" --uid 4242 bind 4/tcp/7001
+            inns portward-test-red red --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
+            as host --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001 4/tcp/7002
+            wait_log 1 'guard: denied 7001/tcp (vpn) in network namespace net:\\[[0-9]*\\] portward-test-blue to pid [0-9]* (python3) uid 4243 (EADDRINUSE)'
+            say fields sh -c "grep 'in network namespace' '$ROOT/err' | grep -o 'PORTWARD_NETNS_NAME=[a-z-]*' | sort -u"
+            for _ in $(seq 600); do grep -q '"netnsName":"portward-test-blue"' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
+            say status-denial sh -c "'$PORTWARD' status --root '$ROOT' | grep '^denied: 7001/tcp (vpn) in network namespace net:\\[[0-9]*\\] portward-test-blue to pid' | wc -l"
+            # A namespace created while the daemon runs is covered once the map has its cookie.
+            ip netns add portward-test-late
+            LATE=$(cookie portward-test-late)
+            wait_keys "$LATE"
+            inns portward-test-late late --cgroup "$CG/other" --uid 4243 bind 4/tcp/7001
+            # Deleted: its keys go at the next full rescan (a reload here).
+            ip netns del portward-test-blue
+            kill -HUP $DAEMON
+            for _ in $(seq 600); do [ "$(keys_of "$BLUE")" = 0 ] && break; sleep 0.05; done
+            say blue-keys-after keys_of "$BLUE"
+            kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
+            """)
+        #expect(v["blue-keys"] == "1", "vpn's one port, with blue's cookie")
+        #expect(v["red-keys"] == "0")
+        #expect(v["blue 4/tcp/7001"] == "EADDRINUSE", "the entry covers blue")
+        #expect(v["blue 4/tcp/7002"] == "bound", "a host entry does not reach blue")
+        #expect(v["blue-owner 4/tcp/7001"] == "bound")
+        #expect(v["red 4/tcp/7001"] == "bound", "red is not covered")
+        #expect(v["host 4/tcp/7001"] == "bound", "vpn is not a host entry")
+        #expect(v["host 4/tcp/7002"] == "EADDRINUSE")
+        #expect(v["fields"] == "PORTWARD_NETNS_NAME=portward-test-blue", "\(v["fields"] ?? "")")
+        #expect(v["status-denial"] == "1", "status names the namespace: \(v["status-denial"] ?? "")")
+        #expect(v["late 4/tcp/7001"] == "EADDRINUSE", "a namespace added later is guarded")
+        #expect(v["blue-keys-after"] == "0")
+    }
+
     @Test("without bpffs the daemon starts, says why once, and the entry is report-only (fail open)")
     func unavailableFallsBack() throws {
         let v = try BPFBox.values(Self.prologue + """

@@ -11,6 +11,8 @@ final class DaemonHarness {
     let root = TemporaryTree("portward-daemon")
     let proc = TemporaryTree("portward-proc")
     let kernel: FakeReservedPorts
+    /// Thrown by the open when set (`.vanished`: gone between discovery and the open).
+    var openError: NetnsError?
     let sockets = FakeSockDiag()
     let notifier = RecordingNotifier()
     let clock = FakeClock()
@@ -25,6 +27,8 @@ final class DaemonHarness {
     var options = DaemonOptions(interval: 1)
 
     var metricsFile: MetricsFile?
+    /// The other network namespaces the fake discovery finds (read at every rescan).
+    var otherNamespaces: [FakeNetns] = []
 
     init(config: String, kernel: PortSet = PortSet()) {
         self.kernel = FakeReservedPorts(kernel)
@@ -41,7 +45,15 @@ final class DaemonHarness {
                                  sockDiag: sockets)
             },
             loadConfiguration: { ConfigLoader(root: root, resolveService: { _, _ in nil }).load() },
-            pid: 4242, guardProvider: guardProvider, ownerRegistry: ownerRegistry, portHolder: portHolder)
+            pid: 4242, guardProvider: guardProvider, ownerRegistry: ownerRegistry, portHolder: portHolder,
+            discoverNamespaces: { _ in self.otherNamespaces.map(\.discovered) },
+            openNamespace: { (netns: DiscoveredNetns) throws(NetnsError) -> NetnsKeys in
+                guard let fake = self.otherNamespaces.first(where: { $0.discovered.identity == netns.identity }) else {
+                    throw .vanished(path: netns.path)
+                }
+                if let error = fake.openError { throw error }
+                return NetnsKeys(sysctl: ReservedPortsSysctl(io: fake.kernel), cookie: fake.cookie)
+            })
         var options = self.options
         options.metricsFile = metricsFile
         return Daemon(context: context, options: options, environment: environment)
@@ -49,6 +61,24 @@ final class DaemonHarness {
 
     /// daemon.json as the daemon published it.
     var published: DaemonView? { context.daemonViewStore.load() }
+}
+
+/// A network namespace for `DaemonHarness.otherNamespaces`: its identity, `ip netns` name,
+/// cookie and key.
+final class FakeNetns {
+    let discovered: DiscoveredNetns
+    let cookie: UInt64
+    let kernel: FakeReservedPorts
+    /// Thrown by the open when set (`.vanished`: gone between discovery and the open).
+    var openError: NetnsError?
+
+    init(inode: UInt64, name: String, cookie: UInt64, kernel: PortSet = PortSet()) {
+        discovered = DiscoveredNetns(identity: NetnsIdentity(device: 4, inode: inode),
+                                     references: [.bindMount(path: "/run/netns/" + name, folder: .named)],
+                                     owner: nil, isOwn: false)
+        self.cookie = cookie
+        self.kernel = FakeReservedPorts(kernel)
+    }
 }
 
 @Suite struct DaemonTests {

@@ -69,6 +69,28 @@ struct NetnsSysctlTests {
         #expect(TestProcess.ownKey() == own)
     }
 
+    /// `NetnsSysctl.open`: the cookie and the two read descriptors from one entered thread;
+    /// reads then use those descriptors on this thread and still see the target's current
+    /// value (also right after a write through the same keys).
+    @Test func openGivesTheCookieAndPreparedReadsThatFollowTheTarget() throws {
+        let own = try #require(TestProcess.ownKey())
+        let a = NamedTestNetns()
+        a.setKey("7000")
+        let handle = try NetnsHandle(path: a.path)
+        let discovered = DiscoveredNetns(identity: handle.identity, references: [.bindMount(path: a.path, folder: .named)],
+                                         owner: nil, isOwn: false)
+        let keys = try NetnsSysctl.open(discovered)
+        #expect(keys.cookie == (try NetnsSysctl.cookie(netnsAt: a.path)))
+        #expect(try keys.sysctl.read() == PortSet([7000]))
+        a.setKey("7001")
+        #expect(try keys.sysctl.read() == PortSet([7001]), "a prepared read formats the current value")
+        let readBack = try keys.sysctl.write(PortSet([7001, 7002]), preserving: PortSet([7001]))
+        #expect(readBack == PortSet([7001, 7002]))
+        #expect(TestProcess.readKey(inNamed: a.name) == PortSet([7001, 7002]))
+        #expect(keys.sysctl.readLocalPortRange() != nil)
+        #expect(TestProcess.ownKey() == own)
+    }
+
     @Test func longValueUsesTheTwoPhaseWriteInTheTarget() throws {
         let own = try #require(TestProcess.ownKey())
         let netns = NamedTestNetns()

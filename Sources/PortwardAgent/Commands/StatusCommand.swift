@@ -162,7 +162,11 @@ public struct StatusCommand {
                 continue
             }
             let handle: NetnsHandle
-            do { handle = try NetnsHandle(path: netns.path, expecting: netns.identity) } catch {
+            let cookie: UInt64
+            do {
+                handle = try NetnsHandle(path: netns.path, expecting: netns.identity)
+                cookie = try handle.cookie()
+            } catch {
                 terminal.error("\(error)")
                 throw .failure
             }
@@ -176,7 +180,7 @@ public struct StatusCommand {
                                            }
                                            return try made.get()
                                        },
-                                       state: context.forNetns(netns.identity).stateStore,
+                                       state: context.forNetns(netns.identity, cookie: cookie).stateStore,
                                        namespace: netns, on: terminal))
         }
         if json, namespaces == .all {

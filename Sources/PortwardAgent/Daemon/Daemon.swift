@@ -72,8 +72,9 @@ public struct DaemonEnvironment {
     /// called only when some entry reaches other namespaces (or state of one is left).
     /// The argument: whether to scan processes too (false: the bind-mount folders only).
     public var discoverNamespaces: (_ includeProcesses: Bool) -> [DiscoveredNetns]
-    /// Opens the key of a discovered namespace (entering it: `NetnsSysctlIO`).
-    public var openNamespace: (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl
+    /// Opens the key of a discovered namespace (entering it: `NetnsSysctlIO`) and reads its
+    /// cookie (`NetnsSysctl.open`).
+    public var openNamespace: (DiscoveredNetns) throws(NetnsError) -> NetnsKeys
 
     public init(notifier: any ServiceNotifier, clock: any ClockSource, logger: Logger,
                 sysctl: ReservedPortsSysctl? = nil, makeHolderLookup: @escaping () throws -> HolderLookup,
@@ -82,7 +83,7 @@ public struct DaemonEnvironment {
                 discoverNamespaces: @escaping (_ includeProcesses: Bool) -> [DiscoveredNetns] = {
                     NetnsDiscovery(includeProcesses: $0).scan()
                 },
-                openNamespace: @escaping (DiscoveredNetns) throws(NetnsError) -> ReservedPortsSysctl = NetnsSysctl.keys(of:)) {
+                openNamespace: @escaping (DiscoveredNetns) throws(NetnsError) -> NetnsKeys = NetnsSysctl.open) {
         self.guardProvider = guardProvider
         self.ownerRegistry = ownerRegistry
         self.portHolder = portHolder
@@ -99,14 +100,16 @@ public struct DaemonEnvironment {
 
     /// The real system: sd_notify, the kernel's clocks, the journal (`JournalLogHandler`),
     /// sock_diag and `procRoot`, the configuration files under `context.root`, the BPF
-    /// owner guard (`GuardProvider.system`).
+    /// owner guard (`GuardProvider.system`), the namespace folders under `context.runRoot`.
     public static func system(_ context: TargetContext, procRoot: String) -> DaemonEnvironment {
         DaemonEnvironment(notifier: SystemdNotifier(), clock: SystemClock(),
                           logger: Logger(label: "portward") { _ in JournalLogHandler() },
                           makeHolderLookup: { try HolderLookup(procRoot: procRoot) },
                           loadConfiguration: { ConfigLoader(root: context.root).load() },
                           pid: getpid(), guardProvider: .system, ownerRegistry: OwnerRegistry(context), portHolder: SystemPortHolder(),
-                          discoverNamespaces: { NetnsDiscovery(procRoot: procRoot, includeProcesses: $0).scan() })
+                          discoverNamespaces: {
+                              NetnsDiscovery(procRoot: procRoot, runRoot: context.runRoot, includeProcesses: $0).scan()
+                          })
     }
 }
 
@@ -248,9 +251,45 @@ public final class Daemon {
     /// Finds the network namespaces `netns=` entries reach and applies their entries there
     /// (`NetnsFollower.rescan`): at start, after a reload, and on the loop's rescan timer.
     /// `foldersOnly`: after an inotify event on a bind-mount folder (`NetnsFolderWatch`).
+    /// The owner guard's map follows: it is rewritten when the namespaces it covers (their
+    /// cookies, or the entries selecting them) changed.
     public func rescanNamespaces(foldersOnly: Bool = false) {
-        namespaces?.rescan(foldersOnly: foldersOnly)
+        guard let namespaces else { return }
+        let covered = namespaces.coverageGeneration
+        namespaces.rescan(foldersOnly: foldersOnly)
+        if namespaces.coverageGeneration != covered, let configuration = poller?.configuration { applyGuard(configuration) }
     }
+
+    /// Starts a full rescan of the other network namespaces that the loop runs in slices
+    /// (`continueNamespaceRescan`), so that a new namespace's inotify event is handled
+    /// between two slices. One still in progress (more namespaces than a period can cover)
+    /// is left to finish.
+    public func beginNamespaceRescan() {
+        guard let namespaces, !namespaces.isRescanning else { return }
+        rescanCoverage = namespaces.coverageGeneration
+        namespaces.beginRescan()
+    }
+
+    /// Runs the next slice (`DaemonLoop.rescanSlice` namespaces entered) of the rescan
+    /// `beginNamespaceRescan` started; true when it is finished (the owner guard's map is
+    /// then rewritten if the covered namespaces changed).
+    public func continueNamespaceRescan() -> Bool {
+        guard let namespaces else { return true }
+        guard namespaces.continueRescan(limit: DaemonLoop.rescanSlice) else { return false }
+        if let covered = rescanCoverage, namespaces.coverageGeneration != covered,
+           let configuration = poller?.configuration {
+            applyGuard(configuration)
+        }
+        rescanCoverage = nil
+        return true
+    }
+
+    /// The coverage generation when the sliced rescan began.
+    private var rescanCoverage: Int?
+
+    /// True when some entry in force reaches other network namespaces (`netns=` all or a
+    /// name glob): the loop then watches the namespace bind-mount folders.
+    public var followsNamespaces: Bool { namespaces?.configuration.followsNamespaces ?? false }
 
     /// The other namespaces the last rescan found selected by some entry.
     public var followedNamespaces: [DiscoveredNetns] { namespaces?.followed ?? [] }
@@ -276,7 +315,9 @@ public final class Daemon {
                 poller?.reload(loaded.configuration)
                 applyGuard(loaded.configuration)
                 poll(updatingStatus: false)
+                let guardedElsewhere = !(namespaces?.guardTargets.isEmpty ?? true)
                 namespaces?.reload(loaded.allEntries)
+                if guardedElsewhere || !(namespaces?.guardTargets.isEmpty ?? true) { applyGuard(loaded.configuration) }
                 log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: true))
             case .failure(let failure):
                 for diagnostic in failure.diagnostics { log(.configuration(diagnostic)) }
@@ -316,8 +357,15 @@ public final class Daemon {
     }
 
     private func applyGuard(_ configuration: Configuration) {
-        let userIDs = UserDatabase.uids(of: configuration)
-        let hooked = environment.ownerRegistry?.hooked(GuardPolicy.ownerUnits(configuration)) ?? []
+        // Other namespaces' entries (netns=) are guarded there too, with their cookies.
+        let others = namespaces?.guardTargets ?? []
+        var userIDs = UserDatabase.uids(of: configuration)
+        var units = GuardPolicy.ownerUnits(configuration)
+        for other in others {
+            userIDs.merge(UserDatabase.uids(of: other.configuration)) { host, _ in host }
+            units += GuardPolicy.ownerUnits(other.configuration).filter { !units.contains($0) }
+        }
+        let hooked = environment.ownerRegistry?.hooked(units) ?? []
         var cgroups: [String: UInt64] = [:]
         var lock: FileLock?
         if let registry = environment.ownerRegistry, !hooked.isEmpty {
@@ -325,7 +373,8 @@ public final class Daemon {
             lock = try? registry.lock()
             cgroups = registry.cgroupIDs(hooked.sorted(), procRoot: options.procRoot)
         }
-        for event in ownerGuard.apply(configuration, userIDs: userIDs, hookedUnits: hooked, unitCgroups: cgroups) { log(event) }
+        for event in ownerGuard.apply(configuration, userIDs: userIDs, hookedUnits: hooked, unitCgroups: cgroups,
+                                      namespaces: others) { log(event) }
         lock?.release()
         writtenUnitCgroups = ownerGuard.unavailable == nil ? cgroups : [:]
         guardProtections = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable,

@@ -1,6 +1,7 @@
 import Glibc
 import PortwardCore
 import PortwardLinux
+import SystemPackage
 
 /// `portward run`: the daemon on an `EventLoop` (sd-event). Sources: SIGHUP (reload),
 /// SIGTERM and SIGINT (stop), the watch timer (every `interval`), the network-namespace
@@ -18,6 +19,10 @@ public enum DaemonLoop {
     /// intervals (10 s with the default `--interval 1`): no kernel event announces a new
     /// namespace, and a scan of /proc costs more than a watch cycle.
     static let rescanPolls = 10
+
+    /// A periodic rescan enters at most this many namespaces per loop iteration, so that
+    /// other events (a new namespace's inotify event, a watch cycle) wait one slice at most.
+    static let rescanSlice = 10
 
     /// After an event in a namespace bind-mount folder: the delay before a folders-only
     /// rescan, and how many times it is repeated while a new file is not yet a namespace.
@@ -102,42 +107,65 @@ public enum DaemonLoop {
                 daemon.poll()
                 poll?.schedule(after: options.interval)
             }
-            // Other network namespaces (netns= entries): every `rescanPolls` intervals.
+            // Other network namespaces (netns= entries): every `rescanPolls` intervals, in
+            // slices of `rescanSlice` namespaces, one per loop iteration.
+            var slice: EventLoop.Source?
+            slice = try loop.addTimer(after: 0) {
+                if !daemon.continueNamespaceRescan() { slice?.schedule(after: 0) }
+            }
+            slice?.cancel()
             var rescan: EventLoop.Source?
             rescan = try loop.addTimer(after: options.interval * Double(rescanPolls)) {
-                daemon.rescanNamespaces()
+                daemon.beginNamespaceRescan()
+                slice?.schedule(after: 0)
                 rescan?.schedule(after: options.interval * Double(rescanPolls))
             }
-            // New namespaces in the bind-mount folders: a folders-only rescan right away,
-            // then again every `netnsSettleDelay` while a new file there is not yet a
-            // namespace (`ip netns add` mounts it after creating it), at most
-            // `netnsSettleTries` times.
-            if let watch = try? NetnsFolderWatch() {
+            // New namespaces in the bind-mount folders (under the target's root): a
+            // folders-only rescan right away, then again every `netnsSettleDelay` while a new
+            // file there is not yet a namespace (`ip netns add` mounts it after creating it),
+            // at most `netnsSettleTries` times. Set up only once an entry reaches other
+            // namespaces (at start or at a reload), then kept.
+            var netnsWatch: NetnsFolderWatch?
+            func watchNamespaceFolders() {
+                guard netnsWatch == nil, daemon.followsNamespaces else { return }
+                do throws(Errno) { netnsWatch = try NetnsFolderWatch(runRoot: context.runRoot) } catch {
+                    daemon.log(.degraded("cannot watch the network namespace folders (\(error)); new namespaces are found at the next rescan"))
+                    return
+                }
+                guard let watch = netnsWatch else { return }
                 var pending: [String] = []
                 var tries = 0
                 var settleNetns: EventLoop.Source?
-                settleNetns = try loop.addTimer(after: 0) {
-                    daemon.rescanNamespaces(foldersOnly: true)
-                    pending = pending.filter { access($0, F_OK) == 0 && NetnsFiles.identity(of: $0) == nil }
-                    tries += 1
-                    if !pending.isEmpty || tries < 3, tries < netnsSettleTries {
+                do {
+                    settleNetns = try loop.addTimer(after: 0) {
+                        daemon.rescanNamespaces(foldersOnly: true)
+                        pending = pending.filter { access($0, F_OK) == 0 && NetnsFiles.identity(of: $0) == nil }
+                        tries += 1
+                        if !pending.isEmpty || tries < 3, tries < netnsSettleTries {
+                            settleNetns?.schedule(after: netnsSettleDelay)
+                        }
+                    }
+                    settleNetns?.cancel()
+                    try loop.addReadable(watch.descriptor) { _ in
+                        if let created = watch.drain() {
+                            guard !created.isEmpty else { return }
+                            // Bounded: a user can create files in /run/user/UID/netns.
+                            pending = Array((pending + created).suffix(64))
+                        } else {
+                            watch.rearm()
+                        }
+                        tries = 0
                         settleNetns?.schedule(after: netnsSettleDelay)
                     }
-                }
-                settleNetns?.cancel()
-                try loop.addReadable(watch.descriptor) { _ in
-                    if let created = watch.drain() {
-                        guard !created.isEmpty else { return }
-                        // Bounded: a user can create files in /run/user/UID/netns.
-                        pending = Array((pending + created).suffix(64))
-                    } else {
-                        watch.rearm()
-                    }
-                    tries = 0
-                    settleNetns?.schedule(after: netnsSettleDelay)
+                } catch {
+                    daemon.log(.degraded("cannot watch the network namespace folders (\(error)); new namespaces are found at the next rescan"))
                 }
             }
-            try loop.addSignal(SIGHUP) { _ in daemon.reload() }
+            watchNamespaceFolders()
+            try loop.addSignal(SIGHUP) { _ in
+                daemon.reload()
+                watchNamespaceFolders()
+            }
             for signal in [SIGTERM, SIGINT] {
                 try loop.addSignal(signal) { _ in
                     daemon.stop()
@@ -153,6 +181,7 @@ public enum DaemonLoop {
                     _ = watch.drain()
                     watch.rearm()
                     daemon.reload()
+                    watchNamespaceFolders()
                 }
                 settle.cancel()
                 try loop.addReadable(watch.descriptor) { _ in

@@ -105,6 +105,8 @@ final class OwnerGuard {
     private var pending: [GuardDenialRecord] = []
     /// Entry names by (protocol, port) are looked up in this configuration.
     private var configuration = Configuration()
+    /// The other namespaces covered, by cookie (their denials are reported with the name).
+    private var namespaces: [UInt64: NetnsGuardTarget] = [:]
     /// Called once with the backend's event descriptor when the guard is first had.
     var watchEvents: (Int32) -> Void = { _ in }
 
@@ -123,10 +125,17 @@ final class OwnerGuard {
     /// - Parameters:
     ///   - hookedUnits: `unit:` owners whose generator drop-in is in place (guarded).
     ///   - unitCgroups: the cgroup id each of those may bind from (0: none yet).
+    ///   - namespaces: other network namespaces (netns= entries): their entries' keys carry
+    ///     their cookie.
     func apply(_ configuration: Configuration, userIDs: [String: UInt32], hookedUnits: Set<String> = [],
-               unitCgroups: [String: UInt64] = [:]) -> [JournalEvent] {
+               unitCgroups: [String: UInt64] = [:], namespaces: [NetnsGuardTarget] = []) -> [JournalEvent] {
         self.configuration = configuration
-        let rules = GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits)
+        self.namespaces = Dictionary(namespaces.map { ($0.cookie, $0) }, uniquingKeysWith: { first, _ in first })
+        let hostRules = GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits)
+        let otherRules = namespaces.map {
+            (cookie: $0.cookie, rules: GuardPolicy.rules($0.configuration, userIDs: userIDs, hookedUnits: hookedUnits))
+        }
+        let rules = hostRules + otherRules.flatMap(\.rules)
         if let switchedOff {
             unavailable = switchedOff
             if clearWhenOff { provider?.clearPinned() }
@@ -155,7 +164,8 @@ final class OwnerGuard {
         guard let backend else { return [] }
         var desired: [GuardKey: GuardOwner] = [:]
         var ports = PortSet()
-        for rule in rules {
+        for (cookie, rule) in hostRules.map({ (backend.netnsCookie, $0) })
+            + otherRules.flatMap({ other in other.rules.map { (other.cookie, $0) } }) {
             let owner: GuardOwner = switch rule.owner {
             case .uid(let uid): GuardOwner(uid: uid, reportOnly: rule.reportOnly)
             // 0 before the unit's first start: no cgroup has id 0, so the port stays closed
@@ -165,7 +175,7 @@ final class OwnerGuard {
             for range in rule.ranges {
                 if !rule.reportOnly { ports.insert(range) }
                 for port in range.lower...range.upper where port != 0 {
-                    desired[GuardKey(netnsCookie: backend.netnsCookie, transport: rule.transport, port: port)] = owner
+                    desired[GuardKey(netnsCookie: cookie, transport: rule.transport, port: port)] = owner
                 }
             }
         }
@@ -177,8 +187,12 @@ final class OwnerGuard {
         unavailable = nil
         lastDegraded = nil
         // Logged when the guarded ports or their kind of owner change, not when a unit's
-        // cgroup id does (every restart of the unit).
-        let shape = desired.mapValues { GuardOwner(cgroupID: $0.cgroupID.map { _ in 0 }, uid: $0.uid, reportOnly: $0.reportOnly) }
+        // cgroup id does (every restart of the unit), nor when a namespace comes or goes.
+        var shape: [GuardKey: GuardOwner] = [:]
+        for (key, owner) in desired {
+            shape[GuardKey(netnsCookie: 0, transport: key.transport, port: key.port)] =
+                GuardOwner(cgroupID: owner.cgroupID.map { _ in 0 }, uid: owner.uid, reportOnly: owner.reportOnly)
+        }
         guard shape != lastDesired else { return [] }
         let first = lastDesired == nil
         lastDesired = shape
@@ -191,11 +205,18 @@ final class OwnerGuard {
     func readEvents() {
         guard let backend, let denials = try? backend.drainDenials(), !denials.isEmpty else { return }
         let now = clock.realtime()
-        let records = denials.filter { $0.key.netnsCookie == backend.netnsCookie }.map { denial in
-            GuardDenialRecord(entry: configuration.entry(declaring: denial.key.port, protocol: denial.key.transport)?.name,
+        let records = denials.compactMap { denial -> GuardDenialRecord? in
+            let other = namespaces[denial.key.netnsCookie]
+            guard denial.key.netnsCookie == backend.netnsCookie || other != nil else { return nil }
+            var record = GuardDenialRecord(
+                              entry: (other?.configuration ?? configuration).entry(declaring: denial.key.port,
+                                                                                   protocol: denial.key.transport)?.name,
                               port: denial.key.port, transport: denial.key.transport, pid: denial.pid,
                               command: denial.command, uid: denial.uid, unit: systemdUnit(ofPID: Int32(bitPattern: denial.pid)),
                               allowed: denial.allowed, at: now)
+            record.netns = other?.identity.description
+            record.netnsName = other?.name
+            return record
         }
         pending = GuardDenialRecord.aggregate(pending + records)
         if pending.count > Self.pendingLimit { pending.removeLast(pending.count - Self.pendingLimit) }

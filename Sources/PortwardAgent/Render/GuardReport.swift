@@ -68,12 +68,14 @@ public enum GuardReport {
     }
 
     /// The daemon's most recent denials, newest last (at most `limit`):
-    /// `denied: 7001/tcp (svc) to pid 1635 (python3) uid 4243 at 2026-12-01 11:40:02 UTC`.
+    /// `denied: 7001/tcp (svc) to pid 1635 (python3) uid 4243 at 2026-12-01 11:40:02 UTC`;
+    /// a bind in another network namespace adds `in network namespace net:[INODE] NAME`.
     static func denials(_ daemon: DaemonProbe, limit: Int = 5) -> String {
         guard daemon.isRunning, let view = daemon.view?.ownerGuard else { return "" }
         return view.denials.suffix(limit).map { d in
             let process = "pid \(d.pid) (\(d.command ?? "?")) uid \(d.uid)" + (d.unit.map { " \($0)" } ?? "")
             let what = "\(d.port)/\(d.transport.rawValue)" + (d.entry.map { " (\($0))" } ?? "")
+                + (d.netns.map { " in network namespace \($0)" + (d.netnsName.map { " \($0.escapingControlCharacters)" } ?? "") } ?? "")
             let times = d.count == 1 ? "" : " \(d.count) times"
             return "\(d.allowed ? "reported" : "denied"): \(what) to \(process.escapingControlCharacters)\(times), last at \(SystemClock.format(d.at))\n"
         }.joined()

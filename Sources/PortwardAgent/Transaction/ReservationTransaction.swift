@@ -131,10 +131,12 @@ public struct ReservationTransaction: Sendable {
     /// The final state also records when each owned port went into the kernel
     /// (`ReservationState.reservedSince`, `ReservationTimes`): owned ports the kernel
     /// already held keep their earlier time, the ones this write added get the time right
-    /// after the write (`now`, CLOCK_REALTIME seconds).
+    /// after the write (`now`, CLOCK_REALTIME seconds). When the kernel is not written and
+    /// the state file already holds the final state, it is not rewritten.
     public func commit(_ plan: Plan, now: () -> Double = { SystemClock().realtime() }) throws -> Bool {
         let wrote = !plan.isNoop
-        let times = ReservationTimes((try? store.load())?.reservedSince ?? [])
+        let saved = try? store.load()
+        let times = ReservationTimes(saved?.reservedSince ?? [])
         if wrote {
             var inFlight = plan.inFlightState
             inFlight.reservedSince = times.records
@@ -144,6 +146,9 @@ public struct ReservationTransaction: Sendable {
         var state = plan.state
         state.reservedSince = times.updated(kept: plan.owned.intersection(plan.current),
                                             added: plan.owned.subtracting(plan.current), at: now()).records
+        // Nothing to record: the file already says it (a rescan of 1,000 namespaces would
+        // otherwise rewrite 1,000 files).
+        if !wrote, state == saved { return false }
         try store.save(state)
         return wrote
     }

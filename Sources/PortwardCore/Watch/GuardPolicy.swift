@@ -171,9 +171,15 @@ public struct GuardDenialRecord: Codable, Hashable, Sendable {
     public var allowed: Bool
     /// When the (last) denial was read.
     public var at: Double
+    /// The network namespace of the bind when it is not the daemon's own (a `netns=` entry
+    /// guarded there): `net:[INODE]`; nil for the daemon's own.
+    public var netns: String?
+    /// That namespace's first `ip netns` name, else the path it was reached by.
+    public var netnsName: String?
 
     public init(entry: String?, port: UInt16, transport: TransportProtocol, pid: UInt32, command: String?,
-                uid: UInt32, unit: String?, count: Int = 1, allowed: Bool = false, at: Double) {
+                uid: UInt32, unit: String?, count: Int = 1, allowed: Bool = false, at: Double,
+                netns: String? = nil, netnsName: String? = nil) {
         self.entry = entry
         self.port = port
         self.transport = transport
@@ -184,16 +190,21 @@ public struct GuardDenialRecord: Codable, Hashable, Sendable {
         self.count = count
         self.allowed = allowed
         self.at = at
+        self.netns = netns
+        self.netnsName = netnsName
     }
 
     /// Merges records of the same process, port, protocol and verdict, keeping the first
     /// one's order (a `bindresvport()` loop that tries a guarded port twice is one record).
     public static func aggregate(_ records: [GuardDenialRecord]) -> [GuardDenialRecord] {
-        struct Key: Hashable { var pid: UInt32; var port: UInt16; var transport: TransportProtocol; var allowed: Bool }
+        struct Key: Hashable {
+            var pid: UInt32; var port: UInt16; var transport: TransportProtocol; var allowed: Bool; var netns: String?
+        }
         var order: [Key] = []
         var merged: [Key: GuardDenialRecord] = [:]
         for record in records {
-            let key = Key(pid: record.pid, port: record.port, transport: record.transport, allowed: record.allowed)
+            let key = Key(pid: record.pid, port: record.port, transport: record.transport, allowed: record.allowed,
+                          netns: record.netns)
             if var existing = merged[key] {
                 existing.count += record.count
                 existing.at = max(existing.at, record.at)

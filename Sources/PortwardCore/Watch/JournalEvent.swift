@@ -232,7 +232,8 @@ extension JournalEvent {
     /// A bind the owner guard refused (`record.allowed`: saw, on a report-only map entry).
     /// Fields: PORTWARD_ENTRY (when declared), PORTWARD_PORT, PORTWARD_PROTOCOL,
     /// PORTWARD_HOLDER_PID, PORTWARD_HOLDER_COMM, PORTWARD_HOLDER_UID, PORTWARD_HOLDER_UNIT,
-    /// PORTWARD_COUNT, PORTWARD_VERDICT (`denied` or `reported`).
+    /// PORTWARD_COUNT, PORTWARD_VERDICT (`denied` or `reported`), PORTWARD_NETNS and
+    /// PORTWARD_NETNS_NAME (a bind in another network namespace).
     public static func guardDenied(_ record: GuardDenialRecord) -> JournalEvent {
         var fields: [String: String] = [
             "PORTWARD_PORT": String(record.port),
@@ -245,9 +246,12 @@ extension JournalEvent {
         if let entry = record.entry { fields["PORTWARD_ENTRY"] = entry }
         if let command = record.command { fields["PORTWARD_HOLDER_COMM"] = command }
         if let unit = record.unit { fields["PORTWARD_HOLDER_UNIT"] = unit }
+        if let netns = record.netns { fields["PORTWARD_NETNS"] = netns }
+        if let name = record.netnsName { fields["PORTWARD_NETNS_NAME"] = name }
         let process = "pid \(record.pid) (\((record.command ?? "?").escapingControlCharacters)) uid \(record.uid)"
             + (record.unit.map { " unit \($0.escapingControlCharacters)" } ?? "")
         let what = "\(record.port)/\(record.transport.rawValue)" + (record.entry.map { " (\($0))" } ?? "")
+            + (record.netns.map { " in network namespace \($0)" + (record.netnsName.map { " \($0.escapingControlCharacters)" } ?? "") } ?? "")
         let times = record.count == 1 ? "" : " \(record.count) times"
         let message = record.allowed
             ? "guard: \(process) bound the report-only port \(what)\(times)"

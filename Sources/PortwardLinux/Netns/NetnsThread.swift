@@ -116,17 +116,21 @@ public final class NetnsHandle: @unchecked Sendable {
     /// older kernels) or what `run` throws.
     public func cookie() throws(NetnsError) -> UInt64 {
         let path = path
-        return try run { () throws(NetnsError) -> UInt64 in
-            let socket = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard socket >= 0 else { throw .socketFailed(path: path, errno: Errno(rawValue: errno)) }
-            defer { close(socket) }
-            var cookie: UInt64 = 0
-            var length = socklen_t(MemoryLayout<UInt64>.size)
-            guard getsockopt(socket, SOL_SOCKET, NetnsFiles.soNetnsCookie, &cookie, &length) == 0 else {
-                throw .socketFailed(path: path, errno: Errno(rawValue: errno))
-            }
-            return cookie
+        return try run { () throws(NetnsError) -> UInt64 in try Self.currentCookie(path: path) }
+    }
+
+    /// The cookie of the calling thread's network namespace (`SO_NETNS_COOKIE` on a new
+    /// AF_UNIX socket); `path` names it in errors. For use inside `run`.
+    static func currentCookie(path: String) throws(NetnsError) -> UInt64 {
+        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socket >= 0 else { throw .socketFailed(path: path, errno: Errno(rawValue: errno)) }
+        defer { close(socket) }
+        var cookie: UInt64 = 0
+        var length = socklen_t(MemoryLayout<UInt64>.size)
+        guard getsockopt(socket, SOL_SOCKET, NetnsFiles.soNetnsCookie, &cookie, &length) == 0 else {
+            throw .socketFailed(path: path, errno: Errno(rawValue: errno))
         }
+        return cookie
     }
 }
 

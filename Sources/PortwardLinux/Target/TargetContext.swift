@@ -7,7 +7,8 @@ import PortwardCore
 /// - `runtimeDirectory`: `/run/portward` (systemd's RuntimeDirectory=; tmpfs, emptied at
 ///   boot exactly when the kernel's per-netns value is reset);
 /// - `statePath`: `state.json`, the ports portward added (`StateStore`); for another
-///   network namespace (`.netns`) `netns/INODE/state.json`, and the same for the lock;
+///   network namespace (`.netns`) `netns/INODE-COOKIE/state.json`, and the same for the
+///   lock;
 /// - `daemonViewPath`: `daemon.json`, what the running daemon knows (`DaemonViewStore`);
 /// - `reconcileLockPath`: `lock`, held around plan + commit by every portward process;
 /// - `daemonLockPath`: `daemon.lock`, held for a daemon's lifetime: "is a daemon
@@ -20,13 +21,16 @@ public struct TargetContext: Sendable, Hashable {
         case current
         /// Another network namespace, reached by entering it (`NetnsHandle`,
         /// `NetnsSysctlIO`): the daemon's targets for `netns=` entries. Its state file and
-        /// reconcile lock live in `/run/portward/netns/INODE/`.
-        case netns(NetnsIdentity)
+        /// reconcile lock live in `/run/portward/netns/INODE-COOKIE/`: the cookie
+        /// (`SO_NETNS_COOKIE`) is never reused during a boot, so a new namespace that gets
+        /// a freed inode never inherits a dead one's state; the inode lets discovery match
+        /// a folder to a namespace without entering it.
+        case netns(NetnsIdentity, cookie: UInt64)
 
         public var description: String {
             switch self {
             case .current: "current"
-            case .netns(let identity): identity.description
+            case .netns(let identity, _): identity.description
             }
         }
     }
@@ -48,23 +52,40 @@ public struct TargetContext: Sendable, Hashable {
     }
 
     /// Where the namespace's own files are (state file, reconcile lock): `runtimeDirectory`
-    /// for `.current`, `runtimeDirectory/netns/INODE` for `.netns`.
+    /// for `.current`, `runtimeDirectory/netns/INODE-COOKIE` for `.netns`.
     public var namespaceDirectory: String {
         switch namespace {
         case .current: runtimeDirectory
-        case .netns(let identity): Self.netnsDirectory(runtimeDirectory) + "/\(identity.inode)"
+        case .netns(let identity, let cookie):
+            Self.netnsDirectory(runtimeDirectory) + "/" + Self.netnsFolderName(inode: identity.inode, cookie: cookie)
         }
+    }
+
+    /// `INODE-COOKIE`, the name of a namespace's folder in `netns/`.
+    public static func netnsFolderName(inode: UInt64, cookie: UInt64) -> String { "\(inode)-\(cookie)" }
+
+    /// The inode and cookie a folder name of `netns/` stands for (`netnsFolderName`), or
+    /// nil for any other name.
+    public static func parseNetnsFolderName(_ name: String) -> (inode: UInt64, cookie: UInt64)? {
+        let parts = name.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }),
+              let inode = UInt64(parts[0]), let cookie = UInt64(parts[1]) else { return nil }
+        return (inode, cookie)
     }
 
     /// `/run/portward/netns` under `runtimeDirectory`: one folder per namespace followed.
     public static func netnsDirectory(_ runtimeDirectory: String) -> String { runtimeDirectory + "/netns" }
 
-    /// The same root, for network namespace `identity` (its files under
-    /// `/run/portward/netns/INODE/`; its key is reached through `NetnsSysctlIO`, not
-    /// `procSys`).
-    public func forNetns(_ identity: NetnsIdentity) -> TargetContext {
-        TargetContext(root: root, namespace: .netns(identity), procSys: procSys)
+    /// The same root, for network namespace `identity` whose cookie is `cookie` (its files
+    /// under `/run/portward/netns/INODE-COOKIE/`; its key is reached through
+    /// `NetnsSysctlIO`, not `procSys`).
+    public func forNetns(_ identity: NetnsIdentity, cookie: UInt64) -> TargetContext {
+        TargetContext(root: root, namespace: .netns(identity, cookie: cookie), procSys: procSys)
     }
+
+    /// `/run` under `root`: where discovery and `NetnsFolderWatch` look for the bind-mount
+    /// folders of network namespaces (`/run/netns`, `/run/docker/netns`, ...).
+    public var runRoot: String { RootedPath.join(root, "/run") }
 
     public var statePath: String { namespaceDirectory + "/state.json" }
     public var daemonViewPath: String { runtimeDirectory + "/daemon.json" }

@@ -22,7 +22,8 @@ if "$E2E_REPO/scripts/package-rpm" --prebuilt "$E2E_BIN" --out "$B/rpms" >"$B/pa
         for f in /usr/sbin/portward /usr/lib/systemd/system/portward.service /etc/portward/ports.conf \
                  /usr/lib/systemd/system-generators/portward-generator /etc/portward/ports.d /usr/lib/portward/ports.d /usr/share/man/man8/portward.8 \
                  /usr/share/man/man5/portward.conf.5 /usr/share/bash-completion/completions/portward \
-                 /usr/share/zsh/site-functions/_portward /usr/share/fish/vendor_completions.d/portward.fish; do
+                 /usr/share/zsh/site-functions/_portward /usr/share/fish/vendor_completions.d/portward.fish \
+                 /usr/libexec/cni/portward; do
             grep -qx "$f" <<<"$l" || { echo "not listed: $f"; exit 1; }
         done' _ "$rpmfile"
     e2e_expect "ports.conf is %config(noreplace)" \

@@ -1,0 +1,163 @@
+import Glibc
+import PortwardCore
+@testable import PortwardLinux
+@testable import PortwardAgent
+import Testing
+
+/// The daemon following other network namespaces (`netns=` entries, issue 14) on fake
+/// discovery and keys: the owner guard's keys per namespace cookie, and state folders that
+/// a namespace reusing a freed inode does not inherit.
+@Suite struct DaemonNetnsTests {
+    static func keys(_ cookie: UInt64, _ ports: [UInt16], _ owner: GuardOwner) -> [GuardKey: GuardOwner] {
+        Dictionary(uniqueKeysWithValues: ports.map { (GuardKey(netnsCookie: cookie, transport: .tcp, port: $0), owner) })
+    }
+
+    @Test func theGuardKeysEachCoveredNamespaceByItsCookieAsNamespacesComeAndGo() throws {
+        let fake = FakeGuardProvider()
+        let h = DaemonGuardTests.harness("""
+            svc  7001 tcp user:4242 netns=host,blue
+            all  7002 tcp user:4243 netns=all
+            host 7003 tcp user:4244
+
+            """, fake)
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        let red = FakeNetns(inode: 101, name: "red", cookie: 502, kernel: PortSet([9]))
+        h.otherNamespaces = [blue, red]
+        try h.daemon.start()
+        let svc = GuardOwner(uid: 4242), all = GuardOwner(uid: 4243), host = GuardOwner(uid: 4244)
+        var expected = Self.keys(77, [7001], svc).merging(Self.keys(77, [7002], all)) { a, _ in a }
+            .merging(Self.keys(77, [7003], host)) { a, _ in a }
+        expected.merge(Self.keys(501, [7001], svc)) { a, _ in a }
+        expected.merge(Self.keys(501, [7002], all)) { a, _ in a }
+        expected.merge(Self.keys(502, [7002], all)) { a, _ in a }
+        #expect(fake.backend.entries == expected)
+        #expect(blue.kernel.value == PortSet([7001, 7002]) && red.kernel.value == PortSet([9, 7002]))
+
+        // red goes away, green appears (an inotify event: folders only).
+        let green = FakeNetns(inode: 102, name: "green", cookie: 503)
+        h.otherNamespaces = [blue, green]
+        h.daemon.rescanNamespaces(foldersOnly: true)
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 503, transport: .tcp, port: 7002)] == all)
+        h.daemon.rescanNamespaces()
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 502, transport: .tcp, port: 7002)] == nil,
+                "a namespace gone loses its keys at the full rescan")
+        #expect(fake.backend.entries.keys.filter { $0.netnsCookie == 501 }.count == 2)
+        #expect(h.journal.entries(.guardActive).count == 1, "namespaces coming and going are not a new guard line")
+
+        // A denial in blue is reported with its namespace and the entry declaring the port
+        // there; one with a cookie the daemon does not cover is not portward's.
+        fake.backend.waiting = [
+            GuardDenial(key: GuardKey(netnsCookie: 501, transport: .tcp, port: 7001), family: 4, pid: 999_999,
+                        uid: 1000, cgroupID: 1, command: "nc", allowed: false),
+            GuardDenial(key: GuardKey(netnsCookie: 9_999, transport: .tcp, port: 7001), family: 4, pid: 999_998,
+                        uid: 1000, cgroupID: 1, command: "other", allowed: false),
+        ]
+        h.daemon.poll()
+        let denied = h.journal.entries(.guardDenied)
+        #expect(denied.map(\.message) == ["guard: denied 7001/tcp (svc) in network namespace net:[100] blue to pid 999999 (nc) uid 1000 (EADDRINUSE)"])
+        #expect(denied.first?.fields["PORTWARD_NETNS"] == "net:[100]" && denied.first?.fields["PORTWARD_NETNS_NAME"] == "blue")
+        let published = try #require(h.published?.ownerGuard?.denials.first)
+        #expect(published.netns == "net:[100]" && published.netnsName == "blue")
+
+        // A reload that no longer reaches blue drops its keys.
+        h.root.file("etc/portward/ports.conf", "svc 7001 tcp user:4242\nhost 7003 tcp user:4244\n")
+        h.daemon.reload()
+        #expect(fake.backend.entries == Self.keys(77, [7001], svc).merging(Self.keys(77, [7003], host)) { a, _ in a })
+    }
+
+    @Test func aSlicedRescanLetsAFoldersOnlyRescanCoverANewNamespaceMeanwhileAndKeepsIt() throws {
+        let fake = FakeGuardProvider()
+        let h = DaemonGuardTests.harness("all 7002 tcp user:4243 netns=all\n", fake)
+        let many = (0..<12).map { FakeNetns(inode: 1000 + UInt64($0), name: "n\($0)", cookie: 5000 + UInt64($0)) }
+        h.otherNamespaces = many
+        try h.daemon.start()
+        #expect(fake.backend.entries.keys.filter { $0.netnsCookie >= 5000 }.count == 12)
+        h.otherNamespaces = Array(many.dropFirst())
+        h.daemon.beginNamespaceRescan()
+        #expect(h.daemon.continueNamespaceRescan() == false, "11 namespaces: more than one slice")
+        let late = FakeNetns(inode: 3000, name: "late", cookie: 9000)
+        h.otherNamespaces.append(late)
+        h.daemon.beginNamespaceRescan()  // a period elapsed: the pass in progress goes on
+        h.daemon.rescanNamespaces(foldersOnly: true)
+        #expect(late.kernel.value == PortSet([7002]), "covered between two slices")
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 9000, transport: .tcp, port: 7002)] != nil)
+        #expect(h.daemon.continueNamespaceRescan() == true)
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 5000, transport: .tcp, port: 7002)] == nil, "n0 is gone")
+        #expect(fake.backend.entries[GuardKey(netnsCookie: 9000, transport: .tcp, port: 7002)] != nil,
+                "what the folders-only rescan added during the pass stays followed")
+        #expect(h.daemon.followedNamespaces.count == 12)
+        #expect(h.daemon.continueNamespaceRescan() == true, "nothing in progress")
+    }
+
+    @Test func aNamespaceVanishingBeforeItsOpenIsSilentAndLosesItsFolderOtherFailuresAreLoggedOnce() throws {
+        let h = DaemonHarness(config: "vpn 7001 tcp netns=all\n")
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        let red = FakeNetns(inode: 101, name: "red", cookie: 502)
+        h.otherNamespaces = [blue, red]
+        try h.daemon.start()
+        let folders = TargetContext.netnsDirectory(h.context.runtimeDirectory)
+        #expect(access(folders + "/100-501/state.json", F_OK) == 0)
+        h.journal.clear()
+        // Discovered, then gone before the open (process exited, ip netns del).
+        blue.openError = .vanished(path: "/run/netns/blue")
+        red.openError = .setnsFailed(path: "/run/netns/red", errno: .permissionDenied)
+        h.daemon.rescanNamespaces()
+        h.daemon.rescanNamespaces()
+        #expect(access(folders + "/100-501", F_OK) != 0, "a vanished namespace's folder goes")
+        #expect(h.journal.entries(.netnsFailed).count == 1, "a real failure is logged once")
+        #expect(h.journal.entries(.netnsFailed).first?.message.contains("red") == true)
+        #expect(!h.journal.entries.contains { $0.message.contains("blue") }, "vanishing is not logged")
+        red.openError = nil
+        red.kernel.value = PortSet()
+        h.daemon.rescanNamespaces()
+        #expect(red.kernel.value == PortSet([7001]), "retried at the next rescan")
+    }
+
+    @Test func aRescanWithNothingToChangeLeavesTheStateFileAlone() throws {
+        let h = DaemonHarness(config: "vpn 7001 tcp netns=blue\n")
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        h.otherNamespaces = [blue]
+        try h.daemon.start()
+        let path = TargetContext.netnsDirectory(h.context.runtimeDirectory) + "/100-501/state.json"
+        func inode() -> ino_t? {
+            var st = stat()
+            return stat(path, &st) == 0 ? st.st_ino : nil
+        }
+        let first = try #require(inode())
+        h.daemon.rescanNamespaces()
+        #expect(inode() == first, "not rewritten (atomic writes replace the inode)")
+        blue.kernel.value = PortSet()
+        h.daemon.rescanNamespaces()
+        #expect(blue.kernel.value == PortSet([7001]))
+        #expect(inode() != first, "a repair records its state")
+    }
+
+    @Test func aNamespaceReusingAFreedInodeDoesNotInheritTheDeadOnesState() throws {
+        let h = DaemonHarness(config: "vpn 7001 tcp netns=blue\n")
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        h.otherNamespaces = [blue]
+        try h.daemon.start()
+        #expect(blue.kernel.value == PortSet([7001]))
+        let folders = TargetContext.netnsDirectory(h.context.runtimeDirectory)
+        #expect(access(folders + "/100-501/state.json", F_OK) == 0)
+
+        // blue is deleted; a new namespace gets its inode, and another writer put 7001 there.
+        let reused = FakeNetns(inode: 100, name: "other", cookie: 502, kernel: PortSet([7001]))
+        h.otherNamespaces = [reused]
+        h.daemon.rescanNamespaces()
+        #expect(reused.kernel.value == PortSet([7001]), "the other writer's port is not released as portward's")
+        #expect(access(folders + "/100-501", F_OK) != 0, "the dead namespace's folder is removed")
+        #expect(access(folders + "/100-502", F_OK) != 0, "nothing of portward's in the new one")
+
+        // The same inode, selected again under the name blue: a fresh state, the port stays
+        // the other writer's (released by nobody at a reload that drops the entry).
+        let again = FakeNetns(inode: 100, name: "blue", cookie: 503, kernel: PortSet([7001]))
+        h.otherNamespaces = [again]
+        h.daemon.rescanNamespaces()
+        #expect(access(folders + "/100-503/state.json", F_OK) == 0)
+        h.root.file("etc/portward/ports.conf", "other 7002 tcp\n")
+        h.daemon.reload()
+        #expect(again.kernel.value == PortSet([7001]), "7001 was there before portward: kept")
+        #expect(access(folders + "/100-503", F_OK) != 0)
+    }
+}
