@@ -406,6 +406,7 @@ public final class Daemon {
         outcome.guardDenials = ownerGuard.takeDenials()
         let summary = self.summary
         journal.report(outcome, summary: summary)
+        publisher.setNetns(unavailable: namespaces?.unavailable)
         publisher.report(outcome, summary: summary)
         metrics?.report(outcome, summary: summary)
         if updatingStatus { statusLine.report(outcome, summary: summary) }

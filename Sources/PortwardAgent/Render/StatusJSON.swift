@@ -60,6 +60,8 @@ public enum StatusJSON {
         var repairRefused: String?
         var omitted: DaemonView.Omitted?
         var `guard`: Guard?
+        /// Why the running daemon cannot reach other network namespaces (with the fix).
+        var netnsUnavailable: String?
     }
 
     struct Guard: Encodable {
@@ -126,7 +128,8 @@ public enum StatusJSON {
                            lastPollAt: view?.lastPollAt, pollError: view?.pollError,
                            conflicts: view?.conflicts ?? [], drift: view?.drift ?? [],
                            repairRefused: view?.repairRefused, omitted: view?.omitted,
-                           guard: guardView.map { Guard(unavailable: $0.unavailable, denied: $0.denied, denials: $0.denials) }),
+                           guard: guardView.map { Guard(unavailable: $0.unavailable, denied: $0.denied, denials: $0.denials) },
+                           netnsUnavailable: daemon.isRunning ? view?.netnsUnavailable : nil),
             entries: rows.map { row in
                 Entry(name: row.entry.name, protocol: row.transport.rawValue,
                       ports: row.entry.portsDescription, owner: row.entry.owner.description,
