@@ -95,13 +95,15 @@ struct NetnsSysctlTests {
         let own = try #require(TestProcess.ownKey())
         let netns = NamedTestNetns()
         netns.setKey("1812,2000-2100")
-        // 2,000 scattered ports: about 11 KB encoded, over one kernel parse.
-        let target = PortSet((0..<2000).map { UInt16(20000 + 3 * $0) }).union(PortSet([1812]))
-        #expect(ReservedPortsValue.encode(target).utf8.count > SysctlFile.maximumAtomicWrite)
+        // 4,000 scattered ports: about 24 KB encoded, over one kernel parse and over the
+        // first (small) read of `SysctlFile.read`.
+        let target = PortSet((0..<4000).map { UInt16(20000 + 3 * $0) }).union(PortSet([1812]))
+        #expect(ReservedPortsValue.encode(target).utf8.count > SysctlFile.firstReadSize)
         try NetnsSysctl.write(target, preserving: PortSet([1812]), netnsAt: netns.path)
         let readBack = try #require(TestProcess.readKey(inNamed: netns.name))
         #expect(readBack.count == target.count)
         #expect(readBack == target, "differs: \(readBack.subtracting(target).union(target.subtracting(readBack)))")
+        #expect(try NetnsSysctl.read(netnsAt: netns.path) == target, "read whole through SysctlFile.read")
         #expect(TestProcess.ownKey() == own)
     }
 

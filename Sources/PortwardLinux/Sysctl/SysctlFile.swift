@@ -51,11 +51,26 @@ public struct SysctlFile: Sendable {
     /// The current value as text, including the kernel's trailing newline.
     /// Throws `SysctlError.openFailed` or `.readFailed` carrying the errno.
     public func read() throws(SysctlError) -> String {
+        // First with a small buffer: the kernel allocates and zeroes a buffer of the size
+        // asked for at every read (proc_sys_call_handler), 512 KiB for the full one, which
+        // dominated a rescan of a thousand namespaces (BENCHMARKS.md). A value that fills
+        // it is read again whole.
+        if let text = try read(bufferSize: Self.firstReadSize) { return text }
+        return try read(bufferSize: Self.readBufferSize) ?? ""
+    }
+
+    /// The size of the first read of `read()`; most values are far shorter.
+    static let firstReadSize = 16 * 1024
+
+    /// One read of at most `bufferSize` bytes; nil when it filled the buffer (the value may
+    /// be longer) and a larger one is left to try.
+    private func read(bufferSize: Int) throws(SysctlError) -> String? {
         // Not zero-filled: zeroing 512 KiB cost more than the rest of a poll, and the
         // pages read() does not reach are never touched (BENCHMARKS.md).
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.readBufferSize, alignment: 1)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 1)
         defer { buffer.deallocate() }
         let count = try io.read(path, into: buffer)
+        if count >= bufferSize, bufferSize < Self.readBufferSize { return nil }
         return String(decoding: buffer[..<max(0, min(count, buffer.count))], as: UTF8.self)
     }
 
