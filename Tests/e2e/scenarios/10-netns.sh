@@ -47,6 +47,8 @@ dropin=/run/systemd/generator/portward.service.d/50-portward-netns.conf
 e2e_expect "the generator wrote portward.service's namespace drop-in" e2e_exec grep -qx 'RestrictNamespaces=net' "$dropin"
 e2e_expect "portward.service is active" e2e_state_is portward.service active
 e2e_expect "the host has the netns=all entry's ports" e2e_reserved_has 45000 45001
+e2e_expect "portward.service: RestrictNamespaces=net" e2e_eq "$(e2e_show portward.service RestrictNamespaces)" net
+e2e_expect "portward.service: ProtectKernelTunables=yes kept" e2e_eq "$(e2e_show portward.service ProtectKernelTunables)" yes
 daemon=$(e2e_show portward.service MainPID)
 # CAP_SYS_ADMIN is bit 21: 0x200000.
 bnd=$(e2e_exec awk '$1 == "CapBnd:" { print $2 }' "/proc/$daemon/status")
@@ -54,6 +56,11 @@ e2e_expect "the daemon's bounding set has CAP_SYS_ADMIN (CapBnd $bnd)" bash -c '
 e2e_expect "the daemon's /proc/sys is read-only" starts_with "$(mount_flags "$daemon" /proc/sys)" ro,
 e2e_expect "the daemon's /proc/sys/net is writable" starts_with "$(mount_flags "$daemon" /proc/sys/net)" rw,
 e2e_expect "the daemon's /sys is read-only" starts_with "$(mount_flags "$daemon" /sys)" ro,
+# Topmost mounts at or below /proc/sys that are writable: /proc/sys/net alone (so the host's
+# /proc/sys/kernel, vm, fs ... stay read-only for the daemon). nspawn mounts /proc/sys
+# read-only too; ProtectKernelTunables=yes (checked above) is what does it on a host.
+rw=$(e2e_exec awk '$5 ~ "^/proc/sys(/|$)" { f[$5] = $6 } END { for (p in f) if (f[p] ~ /^rw/) print p }' "/proc/$daemon/mountinfo")
+e2e_expect "the daemon's only writable mount under /proc/sys is /proc/sys/net" e2e_eq "$rw" /proc/sys/net
 
 e2e_expect "ip netns add e2e-late (after boot)" e2e_exec ip netns add e2e-late
 e2e_expect "e2e-late gets 45000-45001 (ip netns exec e2e-late sysctl)" e2e_wait_for 10 netns_has e2e-late
