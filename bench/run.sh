@@ -13,7 +13,8 @@
 # unrelated sockets -> holder attribution -> conflict detection latency -> idle RSS and size
 # -> the owner guard's cost per bind() and at start-up (in the BPF box) -> 1,000 network
 # namespaces (netns_scale.py: first apply, RSS, idle CPU, time to cover a new one;
-# BENCH_NETNS, BENCH_NETNS_NEW, BENCH_NETNS_IDLE) -> micro benchmarks (ordo-one/benchmark, package bench/). Whole-process comparisons use
+# BENCH_NETNS, BENCH_NETNS_NEW, BENCH_NETNS_IDLE) -> micro benchmarks (ordo-one/benchmark,
+# package bench/). Whole-process comparisons use
 # hyperfine: every command of a comparison runs in the same hyperfine call, and the call is
 # repeated ROUNDS times with the command order rotated (A/B interleaved); medians are over
 # the pooled runs.

@@ -54,14 +54,18 @@ extension Portward {
     struct Generator: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "generator",
-            abstract: "The systemd generator: a drop-in that registers each unit: owner's cgroup at its start.",
+            abstract: "The systemd generator: owners' start hooks, and portward.service's netns drop-in.",
             discussion: """
                 Installed as /usr/lib/systemd/system-generators/portward-generator (a link to \
                 portward: called by that name, portward runs this command); systemd runs it at \
                 boot and at every daemon-reload with its output directories. Writes \
                 NORMAL_DIR/UNIT.d/50-portward-owner.conf with ExecStartPre=-+/usr/sbin/portward \
                 register-owner %n and ExecStopPost=-+/usr/sbin/portward owner-stopped %n for \
-                every unit: owner that is a .service.
+                every unit: owner that is a .service. When an entry reaches other network \
+                namespaces (netns=all or names), also \
+                NORMAL_DIR/portward.service.d/50-portward-netns.conf: CAP_SYS_ADMIN, \
+                RestrictNamespaces=net and ReadWritePaths=/proc/sys/net, which entering them \
+                and writing their key take.
                 """)
 
         @OptionGroup var options: CommonOptions

@@ -1,5 +1,6 @@
 import Glibc
 import PortwardCore
+import SystemPackage
 @testable import PortwardLinux
 @testable import PortwardAgent
 import Testing
@@ -111,6 +112,62 @@ import Testing
         red.kernel.value = PortSet()
         h.daemon.rescanNamespaces()
         #expect(red.kernel.value == PortSet([7001]), "retried at the next rescan")
+    }
+
+    /// The daemon's own sandbox refusing (the unit without its namespace drop-in) is the
+    /// same for every namespace: one line with the fix, not one per namespace or rescan;
+    /// daemon.json carries it for `status`.
+    @Test func aSandboxRefusalIsLoggedOnceForAllNamespacesWithTheFixAndPublished() throws {
+        let h = DaemonHarness(config: "host 7000 tcp\nvpn 7001 tcp netns=all\n")
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        let red = FakeNetns(inode: 101, name: "red", cookie: 502)
+        let green = FakeNetns(inode: 102, name: "green", cookie: 503)
+        blue.openError = .setnsFailed(path: "/run/netns/blue", errno: .notPermitted)
+        red.openError = .setnsFailed(path: "/run/netns/red", errno: .notPermitted)
+        // Entered, but the key is on the read-only /proc/sys (no ReadWritePaths=/proc/sys/net).
+        green.kernel.openForWritingError = .readOnlyFileSystem
+        h.otherNamespaces = [blue, red, green]
+        try h.daemon.start()
+        h.daemon.rescanNamespaces()
+        h.daemon.rescanNamespaces(foldersOnly: true)
+        h.otherNamespaces.append(FakeNetns(inode: 103, name: "late", cookie: 504))
+        h.otherNamespaces.last?.openError = .setnsFailed(path: "/run/netns/late", errno: .notPermitted)
+        h.daemon.rescanNamespaces(foldersOnly: true)
+        h.daemon.rescanNamespaces()
+        let refusals = h.journal.entries(.degraded).filter { $0.message.hasPrefix("netns: ") }
+        let expected: String = "netns: entering other network namespaces needs the unit's namespace drop-in (written by "
+            + "portward-generator for netns= entries): run systemctl daemon-reload, then systemctl restart portward.service; "
+            + "no other namespace gets its reservation until then (cannot enter network namespace /run/netns/blue: setns: "
+            + "\(Errno.notPermitted))"
+        #expect(refusals.map(\.message) == [expected])
+        #expect(h.journal.entries(.netnsFailed).isEmpty, "not one line per namespace")
+        #expect(h.kernel.value == PortSet([7000, 7001]), "the host's own reservation is unaffected")
+        h.daemon.poll()
+        #expect(h.published?.netnsUnavailable == refusals.first?.message)
+
+        // A real failure of one namespace stays per namespace.
+        let other = DaemonHarness(config: "vpn 7001 tcp netns=all\n")
+        let denied = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        denied.openError = .setnsFailed(path: "/run/netns/blue", errno: .permissionDenied)
+        other.otherNamespaces = [denied]
+        try other.daemon.start()
+        other.daemon.poll()
+        #expect(other.journal.entries(.netnsFailed).count == 1)
+        #expect(other.published?.netnsUnavailable == nil)
+    }
+
+    /// With the drop-in generated but not in force (the daemon started before it), the
+    /// line says to restart only.
+    @Test func aSandboxRefusalWithTheDropInWrittenAsksForARestart() throws {
+        let h = DaemonHarness(config: "vpn 7001 tcp netns=blue\n")
+        h.root.file(String(NetnsServiceDropIn.path().dropFirst()), "[Service]\n")
+        let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        blue.kernel.openForWritingError = .readOnlyFileSystem
+        h.otherNamespaces = [blue]
+        try h.daemon.start()
+        let refusal = try #require(h.journal.entries(.degraded).first { $0.message.hasPrefix("netns: ") })
+        #expect(refusal.message.contains("50-portward-netns.conf exists, but this daemon runs without it: run systemctl restart portward.service"))
+        #expect(refusal.message.hasSuffix("(cannot open /proc/sys/net/ipv4/ip_local_reserved_ports in network namespace blue: \(Errno.readOnlyFileSystem))"))
     }
 
     @Test func aRescanWithNothingToChangeLeavesTheStateFileAlone() throws {

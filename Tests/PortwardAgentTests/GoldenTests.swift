@@ -273,6 +273,38 @@ import Testing
         return DaemonProbe(view: view, isRunning: true)
     }
 
+    /// A running daemon that cannot reach other network namespaces (its unit lacks the
+    /// namespace drop-in): `status` says so under the daemon line, and in `daemon` in JSON;
+    /// `check` warns at the first entry that reaches them.
+    @Test func statusAndCheckShowADaemonThatCannotReachOtherNamespaces() throws {
+        var view = DaemonView(pid: 4242, startedAt: 1_796_000_000, interval: 1)
+        let message = NetnsServiceDropIn.missingMessage(written: false, reason: "cannot enter network namespace /run/netns/blue: setns: Operation not permitted")
+        view.netnsUnavailable = message
+        let daemon = DaemonProbe(view: view, isRunning: true)
+        let table = Self.status(json: false, daemon: daemon)
+        #expect(table.hasPrefix("daemon: running (pid 4242)") && table.contains("\n" + message + "\n"))
+        let json = Self.status(json: true, daemon: daemon)
+        #expect(json.contains("\"netnsUnavailable\" : \"netns: entering other network namespaces needs"))
+        #expect(!Self.status(json: false, daemon: DaemonProbe(view: view, isRunning: false)).contains("netns:"),
+                "a stopped daemon's view is not current")
+
+        let root = TemporaryTree("portward-golden")
+        root.file("etc/portward/ports.conf", "host 7000 tcp\nvpn 7001 tcp netns=vpn-*\n")
+        func check(_ daemon: DaemonProbe) -> String {
+            Self.run(root) { terminal throws(PortwardAgent.ExitStatus) in
+                try CheckCommand(context: TargetContext(root: root.path), force: false,
+                                 sysctl: ReservedPortsSysctl(io: FakeReservedPorts()), daemon: daemon).run(on: terminal)
+            }
+        }
+        let stopped = DaemonProbe(view: nil, isRunning: false)
+        #expect(!check(stopped).contains("drop-in"), "no systemd under the root: nothing to say")
+        root.file("run/systemd/system/.keep", "")
+        #expect(check(stopped).contains("ports.conf:2:1: note: vpn: reaches other network namespaces, but portward.service has no namespace drop-in yet (/run/systemd/generator/portward.service.d/50-portward-netns.conf): run systemctl daemon-reload, then systemctl restart portward.service"))
+        root.file("run/systemd/generator/portward.service.d/50-portward-netns.conf", "[Service]\n")
+        #expect(!check(stopped).contains("drop-in"))
+        #expect(check(daemon).contains("ports.conf:2:1: warning: vpn: " + message))
+    }
+
     @Test func statusWithGuard() {
         Golden.expect("status-guard.txt", Self.status(json: false, daemon: Self.guardDaemon()))
     }

@@ -30,8 +30,10 @@ public struct CheckCommand {
         let loaded = try context.loadConfigurationFiles(reportingTo: terminal)
         let configuration = loaded.configuration
         terminal.report(Self.unknownOwners(loaded.allEntries, root: context.root))
-        let protections = Self.protections(configuration, daemon: daemon ?? DaemonProbe(context), context: context)
+        let daemon = daemon ?? DaemonProbe(context)
+        let protections = Self.protections(configuration, daemon: daemon, context: context)
         terminal.report(Self.guardNotes(configuration, protections))
+        terminal.report(Self.netnsNotes(loaded.allEntries, daemon: daemon, root: context.root))
         terminal.out(PlanReport.entries(loaded.allEntries, protections: protections))
         if loaded.allEntries.hasScopes {
             // The bind-mount folders only (any user can list them); `all` also reaches the
@@ -69,6 +71,22 @@ public struct CheckCommand {
             guard let p = protections[entry.name], p.state == .reportOnly else { return nil }
             return .note("\(entry.name): report-only (not guarded): \(p.reason ?? "")", at: entry.location)
         }
+    }
+
+    /// For entries that reach other network namespaces: a warning when the running daemon
+    /// reports that its sandbox refuses them (`DaemonView.netnsUnavailable`), else a note
+    /// when systemd runs under `root` and portward.service's namespace drop-in
+    /// (`NetnsServiceDropIn`) has not been generated yet. At the first such entry.
+    static func netnsNotes(_ configuration: Configuration, daemon: DaemonProbe, root: String) -> [Diagnostic] {
+        guard let first = NetnsServiceDropIn.entries(configuration).first else { return [] }
+        if daemon.isRunning, let unavailable = daemon.view?.netnsUnavailable {
+            return [.warning("\(first.name): \(unavailable)", at: first.location)]
+        }
+        guard access(RootedPath.join(root, "/run/systemd/system"), F_OK) == 0,
+              access(RootedPath.join(root, NetnsServiceDropIn.path()), F_OK) != 0 else { return [] }
+        return [.note("\(first.name): reaches other network namespaces, but \(NetnsServiceDropIn.unit) has no namespace drop-in "
+                      + "yet (\(NetnsServiceDropIn.path())): run systemctl daemon-reload, then systemctl restart \(NetnsServiceDropIn.unit)",
+                      at: first.location)]
     }
 
     /// Warnings for owners this host does not have (yet): a `user:NAME` unknown to NSS, an

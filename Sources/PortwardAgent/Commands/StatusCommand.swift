@@ -109,6 +109,10 @@ public struct StatusCommand {
         } else {
             text = namespace.map { "network namespace \(StatusJSON.Namespace($0).label)\n" } ?? ""
             text += daemon.summary + "\n"
+            // The daemon cannot reach other namespaces (its unit lacks the namespace drop-in).
+            if daemon.isRunning, let unavailable = daemon.view?.netnsUnavailable {
+                text += unavailable.escapingControlCharacters + "\n"
+            }
             text += StatusTable.render(rows, attributionIncomplete: incomplete, protections: protections)
             text += GuardReport.reasons(configuration, protections)
             text += GuardReport.denials(daemon)

@@ -536,6 +536,7 @@ public final class Daemon {
         var journalled = outcome
         journalled.guardDenials = denials.unjournalled
         journal.report(journalled, summary: summary)
+        publisher.setNetns(unavailable: namespaces?.unavailable)
         publisher.report(outcome, summary: summary)
         metrics?.report(outcome, summary: summary)
         if updatingStatus { statusLine.report(outcome, summary: summary) }

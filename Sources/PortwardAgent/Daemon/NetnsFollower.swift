@@ -19,7 +19,10 @@ import PortwardLinux
 /// host's transaction does it).
 ///
 /// Journal: `netnsApplied` when a write happened, `netnsFailed` once per namespace until it
-/// succeeds, at most `maximumEventsPerRescan` lines per rescan plus one count.
+/// succeeds, at most `maximumEventsPerRescan` lines per rescan plus one count. A refusal by
+/// the daemon's own sandbox (`NetnsSandboxRefusal`: the unit lacks its namespace drop-in)
+/// is the same for every namespace: one `degraded` line with the fix, once per process,
+/// kept in `unavailable` for `status`.
 ///
 /// Not thread-safe: call from the daemon's loop only.
 final class NetnsFollower {
@@ -41,6 +44,9 @@ final class NetnsFollower {
     private(set) var configuration: Configuration
     /// Namespaces whose last attempt failed (logged once).
     private var failing: Set<NetnsIdentity> = []
+    /// Why no other namespace can be reached (the sandbox refused; the message names the
+    /// fix, `NetnsServiceDropIn.missingMessage`); nil until a refusal is seen.
+    private(set) var unavailable: String?
     /// The namespaces selected by the last rescan, with their names (status, tests).
     private(set) var followed: [DiscoveredNetns] = []
     /// The cookies of the followed namespaces that were opened.
@@ -225,6 +231,8 @@ final class NetnsFollower {
             cookies[netns.identity] = nil
             if case .vanished = error {
                 for cookie in folders { removeFolder(inode: inode, cookie: cookie) }
+            } else if let reason = NetnsSandboxRefusal.reason(error, name: name) {
+                refused(netns, reason: reason)
             } else {
                 failed(netns, name: name, reason: "\(error)", report: report)
             }
@@ -253,13 +261,27 @@ final class NetnsFollower {
         case .failure(.busy), .failure(.skipped):
             break  // next rescan
         case .failure(let failure):
-            failed(netns, name: name, reason: "\(failure)", report: report)
+            if let reason = NetnsSandboxRefusal.reason(failure, name: name) {
+                refused(netns, reason: reason)
+            } else {
+                failed(netns, name: name, reason: "\(failure)", report: report)
+            }
         }
     }
 
     private func failed(_ netns: DiscoveredNetns, name: String, reason: String, report: (JournalEvent) -> Void) {
         guard failing.insert(netns.identity).inserted else { return }
         report(.netnsFailed(netns.identity, name: name, reason: reason))
+    }
+
+    /// The sandbox refused `netns`: logged once for all namespaces (the first reason).
+    private func refused(_ netns: DiscoveredNetns, reason: String) {
+        failing.insert(netns.identity)
+        guard unavailable == nil else { return }
+        let written = access(RootedPath.join(context.root, NetnsServiceDropIn.path()), F_OK) == 0
+        let message = NetnsServiceDropIn.missingMessage(written: written, reason: reason)
+        unavailable = message
+        log(.degraded(message))
     }
 
     /// The folders of `/run/portward/netns/*` (`INODE-COOKIE`): the cookies by inode.

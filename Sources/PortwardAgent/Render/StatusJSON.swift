@@ -63,6 +63,8 @@ public enum StatusJSON {
         /// How the daemon watches (events or polling, and why); absent from a daemon that
         /// predates it.
         var watch: DaemonView.WatchView?
+        /// Why the running daemon cannot reach other network namespaces (with the fix).
+        var netnsUnavailable: String?
     }
 
     struct Guard: Encodable {
@@ -130,7 +132,8 @@ public enum StatusJSON {
                            conflicts: view?.conflicts ?? [], drift: view?.drift ?? [],
                            repairRefused: view?.repairRefused, omitted: view?.omitted,
                            guard: guardView.map { Guard(unavailable: $0.unavailable, denied: $0.denied, denials: $0.denials) },
-                           watch: daemon.isRunning ? view?.watch : nil),
+                           watch: daemon.isRunning ? view?.watch : nil,
+                           netnsUnavailable: daemon.isRunning ? view?.netnsUnavailable : nil),
             entries: rows.map { row in
                 Entry(name: row.entry.name, protocol: row.transport.rawValue,
                       ports: row.entry.portsDescription, owner: row.entry.owner.description,

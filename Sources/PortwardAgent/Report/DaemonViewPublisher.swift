@@ -26,6 +26,11 @@ final class DaemonViewPublisher: OutcomeReporter {
         view.watch = watch
     }
 
+    /// Records why other network namespaces cannot be reached (nil: they can).
+    func setNetns(unavailable: String?) {
+        view.netnsUnavailable = unavailable
+    }
+
     func report(_ outcome: PollOutcome, summary: String) {
         view.update(with: outcome)
         try? store.save(view)

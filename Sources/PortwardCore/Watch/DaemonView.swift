@@ -68,6 +68,11 @@ public struct DaemonView: Codable, Equatable, Sendable {
         }
     }
 
+    /// Why the daemon cannot reach other network namespaces for `netns=` entries (its
+    /// sandbox refuses: the unit's namespace drop-in is missing), with the fix; nil when it
+    /// can or has none to reach.
+    public var netnsUnavailable: String?
+
     /// The owner guard's state: in force or not (and why), each entry's protection, and
     /// the most recent denials (newest last, at most `denialHistory`).
     public struct GuardView: Codable, Equatable, Sendable {

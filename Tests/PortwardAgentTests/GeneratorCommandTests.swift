@@ -1,0 +1,43 @@
+import Foundation
+import PortwardCore
+@testable import PortwardLinux
+@testable import PortwardAgent
+import Testing
+
+/// `portward generator` writes the owners' drop-ins and, only when an entry reaches other
+/// network namespaces, portward.service's own namespace drop-in (`NetnsServiceDropIn`).
+@Suite struct GeneratorCommandTests {
+    static func generate(_ config: String) throws -> (root: TemporaryTree, output: String) {
+        let root = TemporaryTree("portward-generator")
+        root.file("etc/portward/ports.conf", config)
+        let output = root.path + "/run/systemd/generator"
+        try GeneratorCommand(context: TargetContext(root: root.path), directory: output).run(on: CapturedTerminal())
+        return (root, output)
+    }
+
+    static func contents(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+    @Test func aNetnsEntryGetsTheServiceDropInBesideTheOwnersOnes() throws {
+        let (root, output) = try Self.generate("""
+            radius  1812  udp  unit:freeradius.service
+            vpn     7001  tcp  unit:vpn.service  netns=vpn-*
+
+            """)
+        let netns = try #require(Self.contents(NetnsServiceDropIn.path(in: output)))
+        let expected = NetnsServiceDropIn.render(entries: [
+            try #require(ConfigLoader(root: root.path).load().allEntries.entries.first { $0.name == "vpn" }),
+        ])
+        #expect(netns == expected)
+        #expect(netns.contains("#   vpn 7001 tcp netns=vpn-* (\(root.path)/etc/portward/ports.conf:2)\n"))
+        #expect(Self.contents(OwnerDropIn.path(for: "freeradius.service", in: output)) != nil)
+    }
+
+    @Test("host and pods entries leave portward.service as shipped", arguments: [
+        "radius 1812 udp unit:freeradius.service\n",
+        "dns 10053 udp - netns=pods\nweb 8080 tcp netns=host\n",
+    ])
+    func hostAndPodsEntriesWriteNoServiceDropIn(_ config: String) throws {
+        let (_, output) = try Self.generate(config)
+        #expect(access(NetnsServiceDropIn.path(in: output), F_OK) != 0)
+    }
+}
