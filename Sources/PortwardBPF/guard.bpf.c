@@ -66,6 +66,41 @@
 // (the owner's cgroup may have children, e.g. a unit with Delegate=yes).
 #define MAX_CGROUP_DEPTH 32
 
+// The pid namespace the daemon sees pids in, set by the loader before the load
+// (BPFGuard.PidNamespace; layout mirrored there). An event's pid must name the process the
+// daemon would find under that pid, never another one:
+// - `use_ns_pid` (the kernel has bpf_get_ns_current_pid_tgid() in cgroup programs, Linux
+//   6.10+, probed by the loader): a process in the daemon's pid namespace is reported with
+//   its pid there;
+// - otherwise, or for a process in another pid namespace: its pid in the initial namespace
+//   when the daemon runs there (`is_init`, the default), else 0 (unknown), since that pid
+//   would name some other process of the daemon's namespace (a daemon in a container).
+// A section of its own, so that the loader sets exactly this struct (.rodata.* maps are
+// frozen read-only: the verifier folds the flags, and with `use_ns_pid` 0 the helper call
+// is dead code a kernel without it never checks).
+struct pid_namespace_config {
+    __u64 dev;                       // st_dev of /proc/self/ns/pid
+    __u64 ino;                       // st_ino of /proc/self/ns/pid
+    __u32 use_ns_pid;
+    __u32 is_init;
+};
+
+_Static_assert(sizeof(struct pid_namespace_config) == 24, "pid_namespace_config layout (BPFGuard.swift)");
+
+const volatile struct pid_namespace_config pid_namespace SEC(".rodata.pidns") = { .is_init = 1 };
+
+static __always_inline __u32 current_pid(void)
+{
+    if (pid_namespace.use_ns_pid) {
+        struct bpf_pidns_info info = {};
+        if (bpf_get_ns_current_pid_tgid(pid_namespace.dev, pid_namespace.ino, &info, sizeof(info)) == 0)
+            return info.tgid;
+    }
+    if (!pid_namespace.is_init)
+        return 0;
+    return (__u32)(bpf_get_current_pid_tgid() >> 32);
+}
+
 struct guard_key {
     __u64 netns_cookie;
     __u16 port;                      // host byte order
@@ -182,7 +217,7 @@ static __always_inline void report(struct bpf_sock_addr *ctx, const struct guard
     }
     event->netns_cookie = key->netns_cookie;
     event->cgroup_id = bpf_get_current_cgroup_id();
-    event->pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+    event->pid = current_pid();
     event->uid = (__u32)bpf_get_current_uid_gid();
     event->port = key->port;
     event->protocol = key->protocol;
@@ -274,7 +309,7 @@ static __always_inline int post_bind(struct bpf_sock *sk, __u8 family, int with_
     }
     event->netns_cookie = key.netns_cookie;
     event->cgroup_id = bpf_get_current_cgroup_id();
-    event->pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+    event->pid = current_pid();
     event->uid = (__u32)bpf_get_current_uid_gid();
     event->port = (__u16)port;
     event->protocol = (__u8)protocol;
@@ -343,7 +378,7 @@ static __always_inline int sysctl_write(struct bpf_sysctl *ctx, int with_comm)
     }
     event->netns_cookie = 0;         // no helper here: the reader uses /proc/<pid>/ns/net
     event->cgroup_id = bpf_get_current_cgroup_id();
-    event->pid = (__u32)(bpf_get_current_pid_tgid() >> 32);
+    event->pid = current_pid();
     event->uid = (__u32)bpf_get_current_uid_gid();
     event->port = (__u16)which;
     event->protocol = 0;

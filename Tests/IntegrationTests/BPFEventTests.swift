@@ -62,6 +62,28 @@ struct BPFEventTests {
         #expect(w["counters"] == "denied=1 reported=0 dropped=0 bound=5")
     }
 
+    @Test("pids are as the loader's pid namespace sees them: a process there by its pid there; one in another pid namespace as pid 0 (unknown), never a pid that names someone else (a daemon in a container)")
+    func pidsAreThoseOfTheLoadersPidNamespace() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            # The loader in a pid namespace of its own, as a daemon in a container.
+            unshare --pid --fork --mount-proc sh -c '
+                "$0" install >/dev/null && "$0" declare 7001/tcp
+                python3 -c "
+            import os, socket
+            s = socket.socket(); s.bind((\\"0.0.0.0\\", 7001)); print(\\"inner:\\", os.getpid(), flush=True)"
+            ' "$TOOL"
+            # The same bind from the box's own pid namespace (the container's host).
+            python3 -c "
+            import os, socket
+            s = socket.socket(); s.bind((\\"0.0.0.0\\", 7001)); print(\\"outer:\\", os.getpid(), flush=True)"
+            $TOOL events | grep '^bound port=7001 ' | sed 's/ uid=.*//' | nl -s ': ' -w1 | sed 's/^/event/'
+            """)
+        let inner = try #require(v["inner"]), outer = try #require(v["outer"])
+        #expect(Int(inner).map { $0 < 10 } == true, "a pid of the new namespace: \(inner)")
+        #expect(v["event1"] == "bound port=7001 proto=tcp family=4 pid=\(inner)", "\(v)")
+        #expect(v["event2"] == "bound port=7001 proto=tcp family=4 pid=0", "not \(outer): \(v)")
+    }
+
     @Test("cgroup/sysctl reports writes of ip_local_reserved_ports and ip_local_port_range with the writer's pid, command and netns; reads are not reported, the value is stored")
     func keyWritesAreReported() throws {
         let v = try BPFBox.values(Self.prologue + """

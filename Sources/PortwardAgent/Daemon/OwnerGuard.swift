@@ -422,6 +422,7 @@ final class OwnerGuard {
     }
 
     private func processExecutable(_ pid: Int32) -> String? {
+        guard pid > 0 else { return nil }   // 0: a pid the daemon cannot see (guard.bpf.c current_pid)
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
         let n = readlink("/proc/\(pid)/exe", &buffer, buffer.count - 1)
         guard n > 0 else { return nil }

@@ -73,7 +73,7 @@ public enum GuardReport {
     static func denials(_ daemon: DaemonProbe, limit: Int = 5) -> String {
         guard daemon.isRunning, let view = daemon.view?.ownerGuard else { return "" }
         return view.denials.suffix(limit).map { d in
-            let process = "pid \(d.pid) (\(d.command ?? "?")) uid \(d.uid)" + (d.unit.map { " \($0)" } ?? "")
+            let process = "pid \(d.pid == 0 ? "?" : String(d.pid)) (\(d.command ?? "?")) uid \(d.uid)" + (d.unit.map { " \($0)" } ?? "")
             let what = "\(d.port)/\(d.transport.rawValue)" + (d.entry.map { " (\($0))" } ?? "")
                 + (d.netns.map { " in network namespace \($0)" + (d.netnsName.map { " \($0.escapingControlCharacters)" } ?? "") } ?? "")
             let times = d.count == 1 ? "" : " \(d.count) times"

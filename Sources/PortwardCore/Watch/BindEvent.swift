@@ -57,7 +57,8 @@ public struct BindEvent: Codable, Hashable, Sendable {
 
     /// "rsync.service (rsync[812])", "rsync[812] uid 1000", "pid 812 uid 1000".
     public var holderDescription: String {
-        let process = command.map { "\($0.escapingControlCharacters)[\(pid)]" } ?? "pid \(pid)"
+        let shown = pid == 0 ? "?" : String(pid)   // 0: not in the daemon's pid namespace
+        let process = command.map { "\($0.escapingControlCharacters)[\(shown)]" } ?? "pid \(shown)"
         if let unit { return "\(unit.escapingControlCharacters) (\(process))" }
         return "\(process) uid \(uid)"
     }

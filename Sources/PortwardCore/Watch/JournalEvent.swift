@@ -257,7 +257,7 @@ extension JournalEvent {
         if let unit = record.unit { fields["PORTWARD_HOLDER_UNIT"] = unit }
         if let netns = record.netns { fields["PORTWARD_NETNS"] = netns }
         if let name = record.netnsName { fields["PORTWARD_NETNS_NAME"] = name }
-        let process = "pid \(record.pid) (\((record.command ?? "?").escapingControlCharacters)) uid \(record.uid)"
+        let process = "pid \(record.pid == 0 ? "?" : String(record.pid)) (\((record.command ?? "?").escapingControlCharacters)) uid \(record.uid)"
             + (record.unit.map { " unit \($0.escapingControlCharacters)" } ?? "")
         let what = "\(record.port)/\(record.transport.rawValue)" + (record.entry.map { " (\($0))" } ?? "")
             + (record.netns.map { " in network namespace \($0)" + (record.netnsName.map { " \($0.escapingControlCharacters)" } ?? "") } ?? "")

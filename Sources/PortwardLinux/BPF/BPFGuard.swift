@@ -134,8 +134,10 @@ public final class BPFGuard: Sendable {
         var eventsUnavailable: String? = events ? nil : "not requested"
         let withCommand = perfmonCapable()
         var programs = guardPrograms(withCommand: withCommand) + (events ? eventPrograms(withCommand: withCommand) : [])
+        let pidNamespace = PidNamespace.current()
         var object = try openObject(pinDirectory: pinDirectory)
         defer { bpf_object__close(object) }
+        try pidNamespace?.configure(object)
         _ = LibbpfLog.shared.take()
         var loaded = load(object, programs: programs)
         if loaded != 0, events {
@@ -143,6 +145,7 @@ public final class BPFGuard: Sendable {
             bpf_object__close(object)
             programs = guardPrograms(withCommand: withCommand)
             object = try openObject(pinDirectory: pinDirectory)
+            try pidNamespace?.configure(object)
             _ = LibbpfLog.shared.take()
             loaded = load(object, programs: programs)
         }
@@ -156,6 +159,7 @@ public final class BPFGuard: Sendable {
                     throw BPFGuardError.failed(operation: "program \(spec.name) missing from the object", errno: ENOENT)
                 }
                 let result = try attachOrTakeOver(program: bpf_program__fd(program), spec: spec,
+                                                  ownMapID: PidNamespace.mapID(in: object),
                                                   cgroupFD: cgroupFD, pinDirectory: pinDirectory)
                 if result.tookOver { tookOver += 1 } else { attachedHere.append((bpf_program__fd(program), spec.type)) }
                 replaced += result.replaced
@@ -508,7 +512,10 @@ public final class BPFGuard: Sendable {
         return bpf_object__load(object)
     }
 
-    private static func attachOrTakeOver(program loadedFD: Int32, spec: ProgramSpec,
+    /// `ownMapID`: the id of the loaded object's `.rodata.pidns` map, which is never pinned
+    /// (each load has its own): a pinned program is the same when it uses the same pinned
+    /// maps and one such map of its own.
+    private static func attachOrTakeOver(program loadedFD: Int32, spec: ProgramSpec, ownMapID: UInt32?,
                                          cgroupFD: Int32, pinDirectory: String) throws(BPFGuardError) -> (tookOver: Bool, replaced: Int) {
         guard let loaded = programInfo(loadedFD) else { throw .failed(operation: "program info \(spec.name)", errno: errno) }
         let pinPath = pinDirectory + "/" + spec.pin
@@ -518,7 +525,7 @@ public final class BPFGuard: Sendable {
         let current: UInt32
         var tookOver = false
         if pinnedFD >= 0, let pinned = programInfo(pinnedFD), attached.contains(pinned.id),
-           pinned.tag == loaded.tag, pinned.mapIDs == loaded.mapIDs {
+           pinned.tag == loaded.tag, sameMaps(pinned: pinned.mapIDs, loaded: loaded.mapIDs, ownMapID: ownMapID) {
             current = pinned.id
             tookOver = true
         } else {
@@ -560,6 +567,13 @@ public final class BPFGuard: Sendable {
             guard errno == ENOSPC, count > capacity else { throw classifyErrno(errno, operation: "query cgroup programs") }
             capacity = count
         }
+    }
+
+    /// The pinned program uses every shared map the loaded one does, and as many maps in
+    /// all (its own `.rodata.pidns` in place of the loaded one's).
+    static func sameMaps(pinned: Set<UInt32>, loaded: Set<UInt32>, ownMapID: UInt32?) -> Bool {
+        guard let ownMapID, loaded.contains(ownMapID) else { return pinned == loaded }
+        return loaded.subtracting([ownMapID]).isSubset(of: pinned) && pinned.count == loaded.count
     }
 
     struct ProgramInfo: Equatable {
