@@ -20,7 +20,7 @@
 #            the guard's denials (MESSAGE_ID d0f1bb41..., PORTWARD_VERDICT=denied) for them;
 #   hold:    one boot with bpf() filtered out (nspawn's default): portward holds the ports
 #            while their owners are not running (protection "held"), the owners' start
-#            hooks release them; SKIP when the binary has no hold fallback;
+#            hooks release them;
 #   control: portward disabled: ypserv holds 873/tcp and rsync fails, unbound holds
 #            1812/udp and freeradius fails.
 e2e_begin 9-origin-story
@@ -179,18 +179,18 @@ e2e_result 9-origin-story-guard
 # --- hold (bpf() filtered out) ----------------------------------------------------------
 if origin_boot hold hold; then
     json=$(e2e_exec portward status --json 2>/dev/null)
+    e2e_expect "hold: portward.service is active" e2e_state_is portward.service active
     if ! grep -Eq '"state" *: *"held"' <<<"$json"; then
         e2e_note "portward status --json: $(tr -d '\n' <<<"$json" | cut -c1-300)"
-        e2e_skip 9-origin-story-hold "this portward has no hold fallback (status --json shows no \"held\" protection)"
-    else
-        e2e_expect "hold: the guard is unavailable (bpf() filtered), nothing is guarded" \
-            e2e_eq "$(origin_guarded_entries)" 0
-        e2e_expect "hold: portward status --json shows both entries held" \
-            e2e_eq "$(grep -Ec '"state" *: *"held"' <<<"$json")" 2
-        origin_owners_win hold
-        origin_show
-        e2e_result 9-origin-story-hold
+        e2e_exec journalctl -b -u portward.service --no-pager -o cat 2>/dev/null | tail -n 15 | sed 's/^/    journal: /' >&2
     fi
+    e2e_expect "hold: the guard is unavailable (bpf() filtered), nothing is guarded" \
+        e2e_eq "$(origin_guarded_entries)" 0
+    e2e_expect "hold: portward status --json shows both entries held" \
+        e2e_eq "$(grep -Ec '"state" *: *"held"' <<<"$json")" 2
+    origin_owners_win hold
+    origin_show
+    e2e_result 9-origin-story-hold
 else
     e2e_expect "hold: container boots" false
     e2e_result 9-origin-story-hold
