@@ -136,6 +136,18 @@ e2e_sandboxed_status_unit() {
         "$E2E_REPO/units/portward.service" >"$B/units/$1"
 }
 
+# e2e_allow_bpf [CAPABILITY...]: the next e2e_boot lets the container load BPF programs:
+# the bpf() syscall allowed (--system-call-filter=bpf), CAP_BPF and CAP_SYS_ADMIN (and the
+# given capabilities, e.g. CAP_PERFMON) in its bounding set, and a fresh bpffs at
+# /sys/fs/bpf (E2E_BOOT_BPFFS=1). The guard and its event programs are then in force
+# inside, attached to the container's cgroup root (scenarios 9 and 11).
+e2e_allow_bpf() {
+    local caps=CAP_BPF,CAP_SYS_ADMIN c
+    for c in "$@"; do caps+=",$c"; done
+    E2E_BOOT_BPFFS=1
+    E2E_BOOT_ARGS+=(--system-call-filter=bpf --capability="$caps")
+}
+
 e2e_enable() { mkdir -p "$B/units/$2.wants"; ln -sfn "../$1" "$B/units/$2.wants/$1"; }
 e2e_disable() { rm -f "$B/units/$2.wants/$1"; }
 
@@ -349,6 +361,27 @@ e2e_reserved_lacks() {
     for p in "$@"; do e2e_port_in_value "$p" "$v" && { e2e_note "port $p unexpectedly in '$v'"; return 1; }; done
     return 0
 }
+
+# e2e_bpf_attached PATTERN: ids of the BPF programs whose name matches PATTERN (ERE)
+# attached to the container's cgroup root (the payload cgroup nspawn made below this
+# boot's throwaway cgroup), read on the host with bpftool.
+e2e_bpf_attached() {
+    local d
+    d=$(e2e_cgroup_dirs | tail -n 1)
+    bpftool cgroup show "$d/payload" 2>/dev/null | awk -v re="$1" '$NF ~ re { print $1 }'
+}
+
+# e2e_bpf_gone ID...: none of these BPF programs exists any more.
+e2e_bpf_gone() {
+    local id
+    for id in "$@"; do bpftool prog show id "$id" >/dev/null 2>&1 && { e2e_note "program $id still loaded"; return 1; }; done
+    return 0
+}
+
+# e2e_json_field FIELD: the value of the string FIELD in the one-line JSON object (one
+# line of `journalctl -o json`, `portward status --json` squeezed) on stdin; empty when
+# absent. Only plain values: escaped quotes inside a value end it.
+e2e_json_field() { grep -o "\"$1\" *: *\"[^\"]*\"" | head -n 1 | sed 's/^.*: *"//; s/"$//'; }
 
 # e2e_le A B: A <= B, both non-zero numbers (a 0 timestamp means "never happened").
 e2e_le() {

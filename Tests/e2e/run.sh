@@ -12,6 +12,7 @@
 #   E2E_KEEP=1    keep the work directory under /tmp: per boot console.log and journal.txt
 #   E2E_STORY_BOOTS  boots with portward enabled in scenario 2 (default 3)
 #   E2E_ORIGIN_BOOTS boots with the guard in scenario 9 (default 2)
+#   E2E_EVENT_ROUNDS binds to the report-only port in scenario 11 (default 5)
 #   E2E_DEB       scenario 8 installs this portward_*.deb instead of building one
 # Prints a PASS/FAIL/SKIP line per result and "N passed, N failed, N skipped"; exits 1 on
 # any failure, 2 when the harness cannot run at all.
