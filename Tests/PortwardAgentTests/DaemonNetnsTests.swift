@@ -222,3 +222,14 @@ import Testing
         #expect(access(folders + "/100-503", F_OK) != 0)
     }
 }
+
+@Suite struct ProcessNamespaceScopeTests {
+    @Test("a --root daemon that sees the host's processes never follows their namespaces (the host's own among them); in a pid namespace of its own, or for /, it does")
+    func rootDaemonsDoNotFollowTheHostsProcesses() {
+        let root = TargetContext(root: "/tmp/some-root"), host = TargetContext(root: "/")
+        #expect(!DaemonEnvironment.followsProcessNamespaces(root, pidNamespaceInode: PidNamespace.initialInode))
+        #expect(!DaemonEnvironment.followsProcessNamespaces(root, pidNamespaceInode: nil), "unknown: as the host's")
+        #expect(DaemonEnvironment.followsProcessNamespaces(root, pidNamespaceInode: 4_026_532_999))
+        #expect(DaemonEnvironment.followsProcessNamespaces(host, pidNamespaceInode: PidNamespace.initialInode))
+    }
+}

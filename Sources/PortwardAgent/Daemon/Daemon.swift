@@ -111,14 +111,26 @@ public struct DaemonEnvironment {
     /// The real system: sd_notify, the kernel's clocks, the journal (`JournalLogHandler`),
     /// sock_diag and `procRoot`, the configuration files under `context.root`, the BPF
     /// owner guard (`GuardProvider.system`), the namespace folders under `context.runRoot`.
+    /// Namespaces held only by processes are followed (`netns=all`) unless this is a
+    /// `--root` daemon that sees the host's processes (the initial pid namespace): their
+    /// namespaces include the host's own and every container's, which a daemon for another
+    /// root must never write. A `--root` daemon in a pid namespace of its own (a test's
+    /// `unshare -p --mount-proc`) sees only its own processes and follows them.
+    /// - Parameter pidNamespaceInode: the inode of this process's /proc/self/ns/pid.
+    static func followsProcessNamespaces(_ context: TargetContext, pidNamespaceInode: UInt64?) -> Bool {
+        context.root == "/" || (pidNamespaceInode.map { $0 != PidNamespace.initialInode } ?? false)
+    }
+
     public static func system(_ context: TargetContext, procRoot: String) -> DaemonEnvironment {
-        DaemonEnvironment(notifier: SystemdNotifier(), clock: SystemClock(),
+        var st = stat()
+        let processes = followsProcessNamespaces(context, pidNamespaceInode: stat("/proc/self/ns/pid", &st) == 0 ? UInt64(st.st_ino) : nil)
+        return DaemonEnvironment(notifier: SystemdNotifier(), clock: SystemClock(),
                           logger: Logger(label: "portward") { _ in JournalLogHandler() },
                           makeHolderLookup: { try HolderLookup(procRoot: procRoot) },
                           loadConfiguration: { ConfigLoader(root: context.root).load() },
                           pid: getpid(), guardProvider: .system, ownerRegistry: OwnerRegistry(context), portHolder: SystemPortHolder(),
                           discoverNamespaces: {
-                              NetnsDiscovery(procRoot: procRoot, runRoot: context.runRoot, includeProcesses: $0).scan()
+                              NetnsDiscovery(procRoot: procRoot, runRoot: context.runRoot, includeProcesses: $0 && processes).scan()
                           })
     }
 }
