@@ -350,7 +350,8 @@ public final class Daemon {
         applyGuard(loaded.configuration)
         namespaces = NetnsFollower(context: context, configuration: loaded.allEntries, force: options.force,
                                    discover: environment.discoverNamespaces, open: environment.openNamespace,
-                                   log: { [journal] in journal.log($0) })
+                                   log: { [journal] in journal.log($0) },
+                                   now: { [clock = environment.clock] in clock.monotonic() })
         // READY first: the boot path waits for it, not for the first holder scan nor for
         // the other namespaces.
         ready()
