@@ -194,6 +194,40 @@ final class FakeEventBackend: GuardBackend {
         #expect(h.journal.entries(.driftRepaired).last?.fields["PORTWARD_WRITER"] == nil)
     }
 
+    /// A writer in a loop (an unprivileged user can write the key of a network namespace it
+    /// owns from the daemon's namespace, through a descriptor opened in its own) must not
+    /// get a full check per write: a running series of re-reads is not restarted, so at most
+    /// a few checks a second; a drift meanwhile is still repaired and named.
+    @Test func aWriterInALoopGetsAFewChecksASecondNotOnePerWrite() throws {
+        let backend = FakeEventBackend()
+        let h = Self.harness("rsync 873 tcp -\n", backend)
+        try h.daemon.start()
+        h.journal.clear()
+        // The loop's timer: due at the earliest requested time, re-armed after each check.
+        var due = h.clock.monotonic() + h.daemon.nextCheckDelay()
+        h.daemon.requestCheck = { at in due = min(due, at) }
+        var checks = 0
+        let write = GuardEvent.sysctlWrite(SysctlWrite(key: .reservedPorts, pid: 300, uid: 65534, cgroupID: 3,
+                                                       command: "python3", netnsInode: nil))
+        // 2 s of a write every 2 ms, the time advancing in steps of 0.5 ms.
+        for step in 1...4000 {
+            h.clock.now += 0.0005
+            if step % 4 == 0 {
+                if step == 2000 { h.kernel.value = PortSet([5000]) }   // one real drift in the middle
+                backend.waiting = [write]
+                h.daemon.readGuardEvents()
+            }
+            if h.clock.monotonic() >= due - 1e-9 {
+                h.daemon.poll()
+                checks += 1
+                due = h.clock.monotonic() + h.daemon.nextCheckDelay()
+            }
+        }
+        #expect(checks <= 12, "a series of re-reads a second at most, not one check per write (\(checks) checks for 1000 writes)")
+        #expect(h.kernel.value == PortSet([873, 5000]), "the drift in the middle was repaired")
+        #expect(h.journal.entries(.driftRepaired).first?.fields["PORTWARD_WRITER"] == "python3[300] uid 65534")
+    }
+
     @Test func writesInAnotherNetworkNamespaceAreNotThisDaemonsDrift() throws {
         let backend = FakeEventBackend()
         let h = Self.harness("rsync 873 tcp -\n", backend)

@@ -66,6 +66,28 @@ import Testing
         #expect(fake.backend.entries == Self.keys(77, [7001], svc).merging(Self.keys(77, [7003], host)) { a, _ in a })
     }
 
+    /// A user can make namespaces of its own and point links in /run/user/UID/netns at them,
+    /// each an inotify event and a folders-only rescan: the namespace lines have a budget per
+    /// minute over every rescan, not only per rescan; the rest is counted in one line later.
+    @Test func namespacesAUserMakesOneByOneDoNotFloodTheJournal() throws {
+        let h = DaemonHarness(config: "app 9100 tcp - netns=all\n")
+        try h.daemon.start()
+        h.journal.clear()
+        for i in 0..<200 {
+            h.otherNamespaces.append(FakeNetns(inode: 5000 + UInt64(i), name: "u\(i)", cookie: 7000 + UInt64(i)))
+            h.clock.now += 0.03
+            h.daemon.rescanNamespaces(foldersOnly: true)
+        }
+        let lines = h.journal.entries(.netnsApplied)
+        #expect(lines.count <= 30 && lines.count == NetnsFollower.budgetPerPeriod, "\(lines.count) lines for 200 namespaces in 6 s")
+        #expect(h.otherNamespaces.allSatisfy { $0.kernel.value == PortSet([9100]) }, "every namespace is still covered")
+        // The period over, the next rescan says how many were not logged.
+        h.clock.now += NetnsFollower.budgetPeriod
+        h.daemon.rescanNamespaces()
+        let summary = h.journal.entries(.netnsApplied).last
+        #expect(summary?.fields["PORTWARD_COUNT"] == String(200 - lines.count), "\(summary?.message ?? "")")
+    }
+
     @Test func aSlicedRescanLetsAFoldersOnlyRescanCoverANewNamespaceMeanwhileAndKeepsIt() throws {
         let fake = FakeGuardProvider()
         let h = DaemonGuardTests.harness("all 7002 tcp user:4243 netns=all\n", fake)

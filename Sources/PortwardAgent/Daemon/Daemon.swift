@@ -218,9 +218,15 @@ public final class Daemon {
         if activity.keyWrites > 0 {
             keyWriters += ownerGuard.takeKeyWrites()
             if keyWriters.count > 16 { keyWriters.removeFirst(keyWriters.count - 16) }
-            recheckStartedAt = now
-            recheckStep = 0
-            requestCheck(now + Self.keyRecheckDelays[0])
+            if recheckStartedAt == nil {
+                recheckStartedAt = now
+                recheckStep = 0
+                requestCheck(now + Self.keyRecheckDelays[0])
+            } else {
+                // A series runs: its later re-reads cover this write. Restarting it would
+                // give a writer in a loop one full check per write.
+                lastKeyWriteAt = now
+            }
         }
     }
 
@@ -228,8 +234,9 @@ public final class Daemon {
     public static let eventSettle = 0.005
     /// After a foreign write of the key (the program runs before the kernel stores the
     /// value): re-read it this many seconds after the event, each a full check; a drift found
-    /// meanwhile names the writer. Bounded: a burst of writes restarts the series, never adds
-    /// checks beyond one per step.
+    /// meanwhile names the writer. Bounded: writes during a series do not restart it (one
+    /// that came less than the first delay before its last re-read starts one more series
+    /// after it), so a writer in a loop gets about one series a second.
     public static let keyRecheckDelays: [Double] = [0.001, 0.01, 0.1, 1.0]
 
     /// Ring-buffer records the kernel dropped: a full check catches up on what they said;
@@ -254,6 +261,8 @@ public final class Daemon {
     private var keyWriters: [SysctlWrite] = []
     private var recheckStartedAt: Double?
     private var recheckStep = 0
+    /// The last foreign write of the key seen while a series ran.
+    private var lastKeyWriteAt: Double?
 
     /// Set by the loop: run the check no later than this CLOCK_MONOTONIC time.
     public var requestCheck: (_ at: Double) -> Void = { _ in }
@@ -353,7 +362,8 @@ public final class Daemon {
         applyGuard(loaded.configuration)
         namespaces = NetnsFollower(context: context, configuration: loaded.allEntries, force: options.force,
                                    discover: environment.discoverNamespaces, open: environment.openNamespace,
-                                   log: { [journal] in journal.log($0) })
+                                   log: { [journal] in journal.log($0) },
+                                   now: { [clock = environment.clock] in clock.monotonic() })
         // READY first: the boot path waits for it, not for the first holder scan nor for
         // the other namespaces.
         ready()
@@ -507,9 +517,18 @@ public final class Daemon {
     /// Moves the key re-read series on past the steps that are due (one check covers them).
     private func advanceRecheck() {
         guard let started = recheckStartedAt else { return }
-        let elapsed = environment.clock.monotonic() - started
+        let now = environment.clock.monotonic()
+        let elapsed = now - started
         while recheckStep < Self.keyRecheckDelays.count, Self.keyRecheckDelays[recheckStep] <= elapsed + 0.0005 { recheckStep += 1 }
-        if recheckStep >= Self.keyRecheckDelays.count { recheckStartedAt = nil }
+        guard recheckStep >= Self.keyRecheckDelays.count else { return }
+        recheckStartedAt = nil
+        // A write this last re-read may come too early for (the kernel stores the value
+        // after the program ran): one more series, from now.
+        if let last = lastKeyWriteAt, last > now - Self.keyRecheckDelays[0] - 0.0005 {
+            recheckStartedAt = now
+            recheckStep = 0
+        }
+        lastKeyWriteAt = nil
     }
 
     /// "systemd-sysctl[212] (systemd-sysctl.service)", "sysctl[212] uid 0".

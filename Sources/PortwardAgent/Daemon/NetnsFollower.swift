@@ -32,6 +32,12 @@ final class NetnsFollower {
     typealias Opener = (DiscoveredNetns) throws(NetnsError) -> NetnsKeys
 
     static let maximumEventsPerRescan = 5
+    /// Namespace lines (applied, failed, "N more") per `budgetPeriod` seconds over every
+    /// rescan: folders-only rescans follow inotify events, which a user causes at will by
+    /// making namespaces of its own and links to them in /run/user/UID/netns. The lines over
+    /// the budget are counted in one line at the first rescan after the period.
+    static let budgetPerPeriod = 30
+    static let budgetPeriod = 60.0
 
     private let context: TargetContext
     private let force: Bool
@@ -40,6 +46,11 @@ final class NetnsFollower {
     private let discover: (_ includeProcesses: Bool) -> [DiscoveredNetns]
     private let open: Opener
     private let log: (JournalEvent) -> Void
+    /// CLOCK_MONOTONIC seconds, for the journal budget.
+    private let now: () -> Double
+    private var budgetStart: Double?
+    private var budgetSent = 0
+    private var budgetSuppressed = 0
     /// Every entry, whatever its scope.
     private(set) var configuration: Configuration
     /// Namespaces whose last attempt failed (logged once).
@@ -79,7 +90,8 @@ final class NetnsFollower {
 
     init(context: TargetContext, configuration: Configuration, force: Bool,
          discover: @escaping (_ includeProcesses: Bool) -> [DiscoveredNetns], open: @escaping Opener,
-         log: @escaping (JournalEvent) -> Void) {
+         log: @escaping (JournalEvent) -> Void, now: @escaping () -> Double = { SystemClock().monotonic() }) {
+        self.now = now
         self.context = context
         self.configuration = configuration
         self.force = force
@@ -189,8 +201,7 @@ final class NetnsFollower {
         let kept = Set(followed.map(\.identity))
         cookies = cookies.filter { kept.contains($0.key) }
         if followed != current.followedBefore || cookies != current.cookiesBefore { coverageGeneration += 1 }
-        for event in current.events { log(event) }
-        if current.more > 0 { log(.netnsAppliedMore(current.more)) }
+        emit(current.events, more: current.more)
         return true
     }
 
@@ -217,8 +228,36 @@ final class NetnsFollower {
         }
         followed += selected
         if pass != nil { addedDuringPass.formUnion(selected.map(\.identity)) }
-        for event in events { log(event) }
-        if more > 0 { log(.netnsAppliedMore(more)) }
+        emit(events, more: more)
+    }
+
+    /// Logs a rescan's lines within the budget (`budgetPerPeriod`), counting the rest; the
+    /// first call after a period logs the count of the period's lines left out.
+    private func emit(_ events: [JournalEvent], more: Int) {
+        let time = now()
+        if let start = budgetStart, time - start >= Self.budgetPeriod {
+            if budgetSuppressed > 0 { log(.netnsLinesSuppressed(budgetSuppressed, budget: Self.budgetPerPeriod)) }
+            budgetStart = nil
+            budgetSent = 0
+            budgetSuppressed = 0
+        }
+        guard !events.isEmpty || more > 0 else { return }
+        if budgetStart == nil { budgetStart = time }
+        for event in events {
+            if budgetSent < Self.budgetPerPeriod {
+                budgetSent += 1
+                log(event)
+            } else {
+                budgetSuppressed += 1
+            }
+        }
+        guard more > 0 else { return }
+        if budgetSent < Self.budgetPerPeriod {
+            budgetSent += 1
+            log(.netnsAppliedMore(more))
+        } else {
+            budgetSuppressed += more
+        }
     }
 
     /// `folders`: the cookies of the state folders with the namespace's inode.

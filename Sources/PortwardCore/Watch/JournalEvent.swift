@@ -299,6 +299,14 @@ extension JournalEvent {
                      fields: ["PORTWARD_COUNT": String(count)])
     }
 
+    /// `count` network namespace lines (applied, failed) of the last period were not logged:
+    /// over the budget of `budget` a period (a user making namespaces one by one).
+    public static func netnsLinesSuppressed(_ count: Int, budget: Int) -> JournalEvent {
+        JournalEvent(.netnsApplied, .info,
+                     "\(count) more network namespace \(count == 1 ? "line was" : "lines were") not logged in the last minute (over the budget of \(budget) a minute)",
+                     fields: ["PORTWARD_COUNT": String(count)])
+    }
+
     /// Applying in network namespace `netns` failed for `reason`.
     public static func netnsFailed(_ netns: NetnsIdentity, name: String, reason: String) -> JournalEvent {
         let name = name.escapingControlCharacters
