@@ -66,6 +66,32 @@ import Testing
         #expect(fake.backend.entries == Self.keys(77, [7001], svc).merging(Self.keys(77, [7003], host)) { a, _ in a })
     }
 
+    /// The owners map is bounded (65,536) and anyone can make namespaces: the daemon's own
+    /// entries always get their slots; other namespaces fit whole or not at all, those a user
+    /// linked in /run/user last, and one line says how many are not guarded.
+    @Test func aFullMapNeverCrowdsOutThisNamespacesEntries() throws {
+        let fake = FakeGuardProvider()
+        let h = DaemonGuardTests.harness("""
+            own 7001 tcp user:4242
+            big 20000-39999 tcp user:4242 netns=all
+
+            """, fake)
+        let named = FakeNetns(inode: 100, name: "blue", cookie: 501)
+        let users = (0..<3).map { FakeNetns(inode: 200 + UInt64($0), name: "n\($0)", cookie: 600 + UInt64($0), folder: .rootlessPodman) }
+        h.otherNamespaces = users + [named]
+        try h.daemon.start()
+        let cookies = Set(fake.backend.entries.keys.map(\.netnsCookie))
+        // Host: 20,001 keys; room for two more namespaces of 20,000 below 65,536 - 1,024.
+        #expect(fake.backend.entries.keys.filter { $0.netnsCookie == 77 }.count == 20_001, "this namespace's entries are all there")
+        #expect(cookies.contains(501), "a named namespace before those a user linked")
+        #expect(cookies == [77, 501, 600], "\(cookies.sorted())")
+        #expect(fake.backend.entries.count <= guardOwnersCapacity)
+        let lines = h.journal.entries(.degraded).map(\.message).filter { $0.contains("has no room") }
+        #expect(lines == ["owner guard: its map (65536 entries) has no room for the entries of 2 other network namespaces; they are not guarded (their reservation still applies), this namespace's entries are"])
+        h.daemon.rescanNamespaces()
+        #expect(h.journal.entries(.degraded).filter { $0.message.contains("has no room") }.count == 1, "once, not per rescan")
+    }
+
     /// A user can make namespaces of its own and point links in /run/user/UID/netns at them,
     /// each an inotify event and a folders-only rescan: the namespace lines have a budget per
     /// minute over every rescan, not only per rescan; the rest is counted in one line later.

@@ -72,9 +72,9 @@ final class FakeNetns {
     /// Thrown by the open when set (`.vanished`: gone between discovery and the open).
     var openError: NetnsError?
 
-    init(inode: UInt64, name: String, cookie: UInt64, kernel: PortSet = PortSet()) {
+    init(inode: UInt64, name: String, cookie: UInt64, kernel: PortSet = PortSet(), folder: NetnsFolder = .named) {
         discovered = DiscoveredNetns(identity: NetnsIdentity(device: 4, inode: inode),
-                                     references: [.bindMount(path: "/run/netns/" + name, folder: .named)],
+                                     references: [.bindMount(path: (folder == .named ? "/run/netns/" : "/run/user/65534/netns/") + name, folder: folder)],
                                      owner: nil, isOwn: false)
         self.cookie = cookie
         self.kernel = FakeReservedPorts(kernel)

@@ -80,8 +80,11 @@ final class NetnsFollower {
                 cache[netns.identity] = cached
                 return cached.target
             }
-            let target = NetnsGuardTarget(cookie: cookie, identity: netns.identity, name: netns.names.first ?? netns.path,
+            var target = NetnsGuardTarget(cookie: cookie, identity: netns.identity, name: netns.names.first ?? netns.path,
                                           configuration: configuration.scoped(to: netns))
+            target.inRootFolder = netns.references.contains {
+                if case .bindMount(_, let folder) = $0 { folder == .named || folder == .docker } else { false }
+            }
             cache[netns.identity] = (netns, target)
             return target
         }

@@ -12,4 +12,8 @@ struct NetnsGuardTarget: Hashable {
     let name: String
     /// The entries that select it (`Configuration.scoped(to:)`).
     let configuration: Configuration
+    /// Reached through a folder only root writes (/run/netns, Docker's): such namespaces get
+    /// the guard's map slots before those any user can make (/run/user/UID/netns, or held
+    /// only by processes).
+    var inRootFolder = false
 }

@@ -131,6 +131,12 @@ final class OwnerGuard {
     private let clock: any ClockSource
     private var backend: (any GuardBackend)?
     private var lastDegraded: String?
+    /// Other namespaces left out of the map at the last apply (no room).
+    private var lastSkipped = 0
+    /// Map entries kept free below the capacity.
+    static let capacityMargin = 1024
+
+    private func isUserNamespace(_ target: NetnsGuardTarget) -> Bool { !target.inRootFolder }
     /// The last entries written, with unit cgroup ids as 0.
     private var lastDesired: [GuardKey: GuardOwner]?
     private var pending: [GuardDenialRecord] = []
@@ -259,8 +265,31 @@ final class OwnerGuard {
         }
         var desired: [GuardKey: GuardOwner] = [:]
         var ports = PortSet()
+        // The map is bounded, and anyone can make namespaces (`unshare -Urn`, links in
+        // /run/user/UID/netns): the daemon's own entries always get their slots; other
+        // namespaces follow, those any user can make last, each whole or not at all, while
+        // they fit below the capacity (a margin is kept for the next reload's changes).
+        let hostKeys = hostRules.reduce(0) { $0 + $1.ranges.reduce(0) { $0 + Int($1.upper) - Int($1.lower) + 1 } }
+        var room = max(0, guardOwnersCapacity - Self.capacityMargin - hostKeys)
+        var admitted: [(cookie: UInt64, rules: [GuardRule])] = []
+        var skipped = 0
+        for other in otherRules.enumerated().sorted(by: { a, b in
+            let (ua, ub) = (isUserNamespace(namespaces[a.offset]), isUserNamespace(namespaces[b.offset]))
+            return ua != ub ? !ua : a.offset < b.offset
+        }).map(\.element) {
+            let keys = other.rules.reduce(0) { $0 + $1.ranges.reduce(0) { $0 + Int($1.upper) - Int($1.lower) + 1 } }
+            if keys > room { skipped += 1; continue }
+            room -= keys
+            admitted.append(other)
+        }
+        if skipped != lastSkipped {
+            if skipped > 0 {
+                events.append(.degraded("owner guard: its map (\(guardOwnersCapacity) entries) has no room for the entries of \(skipped) other network namespaces; they are not guarded (their reservation still applies), this namespace's entries are"))
+            }
+            lastSkipped = skipped
+        }
         for (cookie, rule) in hostRules.map({ (backend.netnsCookie, $0) })
-            + otherRules.flatMap({ other in other.rules.map { (other.cookie, $0) } }) {
+            + admitted.flatMap({ other in other.rules.map { (other.cookie, $0) } }) {
             let owner: GuardOwner = switch rule.owner {
             case .uid(let uid): GuardOwner(uid: uid, reportOnly: rule.reportOnly)
             // 0 before the unit's first start: no cgroup has id 0, so the port stays closed

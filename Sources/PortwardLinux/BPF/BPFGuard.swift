@@ -340,17 +340,19 @@ public final class BPFGuard: Sendable {
     public func replaceEntries(with desired: [GuardKey: GuardOwner]) throws(BPFGuardError) -> (written: Int, removed: Int) {
         let current = try entries()
         var written = 0, removed = 0
-        for (key, owner) in desired where current[key] != owner {
-            guard bpf_map_update_elem(ownersFD, key.bytes, owner.bytes, UInt64(BPF_ANY)) == 0 else {
-                throw .failed(operation: "guard_owners: set \(key)", errno: errno)
-            }
-            written += 1
-        }
+        // Stale keys go first, so a full map makes room for the new ones (a namespace that
+        // went away frees its slots before another one's are written).
         for keyBytes in try allKeys() {
             if let key = GuardKey(bytes: keyBytes), desired[key] != nil { continue }
             if bpf_map_delete_elem(ownersFD, keyBytes) == 0 { removed += 1 } else if errno != ENOENT {
                 throw .failed(operation: "guard_owners: remove", errno: errno)
             }
+        }
+        for (key, owner) in desired where current[key] != owner {
+            guard bpf_map_update_elem(ownersFD, key.bytes, owner.bytes, UInt64(BPF_ANY)) == 0 else {
+                throw .failed(operation: "guard_owners: set \(key)", errno: errno)
+            }
+            written += 1
         }
         return (written, removed)
     }

@@ -3,6 +3,9 @@ import PortwardCore
 /// Where one guard entry applies: a port of one transport protocol in one network namespace.
 /// The key of the `guard_owners` BPF map (`struct guard_key` in guard.bpf.c, 16 bytes:
 /// u64 netns cookie, u16 port, u8 IP protocol number, 5 zero bytes; host byte order).
+/// Entries the pinned `guard_owners` map holds at most (`max_entries` in guard.bpf.c).
+public let guardOwnersCapacity = 65_536
+
 public struct GuardKey: Hashable, Sendable, CustomStringConvertible {
     /// The network namespace's cookie (`SO_NETNS_COOKIE`, see `NetnsCookie.current()`).
     public var netnsCookie: UInt64
