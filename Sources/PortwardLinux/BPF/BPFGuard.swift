@@ -365,16 +365,7 @@ public final class BPFGuard: Sendable {
                 throw .failed(operation: "guard_declared: set \(key.transport.rawValue) netns \(key.netnsCookie)", errno: errno)
             }
         }
-        var keys: [[UInt8]] = []
-        var next = [UInt8](repeating: 0, count: DeclaredPortsKey.size)
-        var status = bpf_map_get_next_key(declaredFD, nil, &next)
-        while status == 0 {
-            keys.append(next)
-            let previous = next
-            status = bpf_map_get_next_key(declaredFD, previous, &next)
-        }
-        guard errno == ENOENT else { throw .failed(operation: "guard_declared: iterate", errno: errno) }
-        for keyBytes in keys {
+        for keyBytes in try Self.keys(of: declaredFD, size: DeclaredPortsKey.size, map: "guard_declared") {
             if let key = DeclaredPortsKey(bytes: keyBytes), let ports = declared[key], !ports.isEmpty { continue }
             if bpf_map_delete_elem(declaredFD, keyBytes) != 0, errno != ENOENT {
                 throw .failed(operation: "guard_declared: remove", errno: errno)
@@ -414,15 +405,20 @@ public final class BPFGuard: Sendable {
     }
 
     private func allKeys() throws(BPFGuardError) -> [[UInt8]] {
+        try Self.keys(of: ownersFD, size: GuardKey.size, map: "guard_owners")
+    }
+
+    /// Every key of the hash map `fd` (keys of `size` bytes), by BPF_MAP_GET_NEXT_KEY.
+    private static func keys(of fd: Int32, size: Int, map: String) throws(BPFGuardError) -> [[UInt8]] {
         var keys: [[UInt8]] = []
-        var next = [UInt8](repeating: 0, count: GuardKey.size)
-        var status = bpf_map_get_next_key(ownersFD, nil, &next)
+        var next = [UInt8](repeating: 0, count: size)
+        var status = bpf_map_get_next_key(fd, nil, &next)
         while status == 0 {
             keys.append(next)
             let previous = next
-            status = bpf_map_get_next_key(ownersFD, previous, &next)
+            status = bpf_map_get_next_key(fd, previous, &next)
         }
-        guard errno == ENOENT else { throw .failed(operation: "guard_owners: iterate", errno: errno) }
+        guard errno == ENOENT else { throw .failed(operation: "\(map): iterate", errno: errno) }
         return keys
     }
 
