@@ -126,12 +126,11 @@ e2e_unit() {
 
 # e2e_sandboxed_status_unit NAME: writes units/NAME, a oneshot running `portward status`
 # under exactly the sandbox of the real units/portward.service ([Service] hardening kept,
-# only Type=, ExecStart= and ExecReload=/Restart=/RestartForceExitStatus= changed; not
-# enabled).
+# only Type=, ExecStart= and ExecReload=/Restart= changed; not enabled).
 e2e_sandboxed_status_unit() {
     sed -e 's/^Type=notify$/Type=oneshot/' \
         -e 's|^ExecStart=.*|ExecStart=/usr/sbin/portward status\nSuccessExitStatus=3|' \
-        -e '/^ExecReload=/d' -e '/^Restart=/d' -e '/^RestartForceExitStatus=/d' \
+        -e '/^ExecReload=/d' -e '/^Restart=/d' \
         -e 's/^Description=.*/Description=e2e: portward status in the portward.service sandbox/' \
         -e '/^\[Install\]/,$d' \
         "$E2E_REPO/units/portward.service" >"$B/units/$1"

@@ -1,4 +1,5 @@
-# Scenario 1: portward is READY after systemd-sysctl.service and before network-pre.target,
+# Scenario 1: portward starts after systemd-sysctl.service and systemd-tmpfiles-setup.service
+# and is READY before network-pre.target,
 # and a service ordered After=network-pre.target starts after portward is ready.
 e2e_begin 1-ordering
 e2e_prepare 01-ordering
@@ -7,16 +8,20 @@ if ! e2e_boot; then e2e_expect "container boots" false; e2e_result; exit 0; fi
 
 ts() { e2e_show "$1" "$2"; }
 sysctl_done=$(ts systemd-sysctl.service ActiveEnterTimestampMonotonic)
+tmpfiles_done=$(ts systemd-tmpfiles-setup.service ActiveEnterTimestampMonotonic)
 pw_start=$(ts portward.service InactiveExitTimestampMonotonic)
 pw_ready=$(ts portward.service ActiveEnterTimestampMonotonic)
 pre_active=$(ts network-pre.target ActiveEnterTimestampMonotonic)
 svc_start=$(ts after-pre.service InactiveExitTimestampMonotonic)
-e2e_note "systemd-sysctl done $sysctl_done, portward start $pw_start ready $pw_ready," \
+e2e_note "systemd-sysctl done $sysctl_done, systemd-tmpfiles-setup done $tmpfiles_done, portward start $pw_start ready $pw_ready," \
     "network-pre.target $pre_active, after-pre.service start $svc_start (usec, monotonic)"
 
 e2e_expect "portward.service is active" e2e_eq "$(e2e_show portward.service ActiveState)" active
 e2e_expect "portward.service is Type=notify" e2e_eq "$(e2e_show portward.service Type)" notify
 e2e_expect "portward starts after systemd-sysctl.service finished" e2e_le "$sysctl_done" "$pw_start"
+# Its "D /tmp" would otherwise remove the sandbox's /tmp/namespace-dev-* now and then
+# (226/NAMESPACE; units/portward.service).
+e2e_expect "portward starts after systemd-tmpfiles-setup.service finished" e2e_le "$tmpfiles_done" "$pw_start"
 e2e_expect "portward is READY before network-pre.target is reached" e2e_le "$pw_ready" "$pre_active"
 e2e_expect "a service After=network-pre.target starts after portward is READY" e2e_le "$pw_ready" "$svc_start"
 e2e_expect "portward sent a STATUS= line" test -n "$(e2e_show portward.service StatusText)"
