@@ -244,6 +244,33 @@ struct UnitOwnerGuardIntegrationTests {
         #expect(v["status"] == "guarded guarded", "\(v["status"] ?? "")")
     }
 
+    /// The pins are the host's: a `--root` daemon switched off (a test's, an image build's)
+    /// must not empty them, nor may its owners' hooks rewrite them. Here the pins a killed
+    /// `--guard` daemon left stay exactly as they were (the box stands for the host).
+    @Test("a --root daemon with the guard off, and its owners' hooks, leave the pinned guard alone")
+    func rootWithoutGuardLeavesThePins() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            start --guard
+            wait_log 1 'owner guard in force for radius'
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
+            start --no-guard
+            for _ in $(seq 600); do grep -q 'switched off' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
+            say published sh -c "grep -c 'switched off' '$ROOT/run/portward/daemon.json' || true"
+            mkdir "$CG/owner.service"
+            sh -c "echo \\$\\$ >'$CG/owner.service/cgroup.procs'; exec '$PORTWARD' register-owner --root '$ROOT' owner.service"
+            as owner --cgroup "$CG/owner.service" bind 4/tcp/7001
+            as other --cgroup "$CG/other" bind 4/tcp/7001
+            say attached attached
+            """)
+        #expect(v["published"] != "0", "the --no-guard daemon ran: \(v)")
+        #expect(v["registered owner.service"]?.hasSuffix("(--root: this root's daemon has no guard)") == true, "\(v)")
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE", "the pinned entry was not emptied")
+        #expect(v["owner 4/tcp/7001"] == "EADDRINUSE", "nor rewritten to the new cgroup")
+        #expect(v["attached"] == "2", "bind4 and bind6 still attached")
+    }
+
     @Test("the hook works from the unit's own network namespace (PrivateNetwork=), and with the daemon killed")
     func hookInPrivateNetns() throws {
         let v = try BPFBox.values(Self.prologue + """

@@ -101,14 +101,19 @@ final class FakeGuardProvider {
         #expect(h.notifier.sent.first == .ready(status: "reserved 1 ports for 1 services"), "still starts")
     }
 
-    @Test func switchedOffLoadsNothingAndClearsWhatIsPinned() throws {
+    @Test func switchedOffLoadsNothingAndClearsOnlyTheHostsPins() throws {
         let fake = FakeGuardProvider()
         let h = Self.harness("svc 7001 tcp user:4242\n", fake, options: DaemonOptions(interval: 1, ownerGuard: false))
         try h.daemon.start()
         #expect(fake.installs == 0)
-        #expect(fake.clears == 1, "a previous daemon's pinned entries are emptied")
+        #expect(fake.clears == 0, "the host's pins are not a --root daemon's to clear")
         #expect(h.published?.ownerGuard?.entries["svc"] == EntryProtection(.reportOnly, reason: "the guard is switched off (--no-guard)"))
         #expect(h.journal.entries(.degraded).isEmpty)
+        // The daemon for / switched off empties a previous daemon's pinned entries.
+        let off = DaemonOptions(interval: 1, ownerGuard: false)
+        #expect(off.clearsPinnedGuard(TargetContext(root: "/")))
+        #expect(!off.clearsPinnedGuard(h.context))
+        #expect(!DaemonOptions(interval: 1).clearsPinnedGuard(TargetContext(root: "/")), "on: nothing to clear for being off")
     }
 
     @Test func aReportOnlyEntryGetsAReportingMapEntry() throws {
@@ -156,6 +161,7 @@ final class FakeGuardProvider {
     @Test func denialsAreJournalledAggregatedAndPublished() throws {
         let fake = FakeGuardProvider()
         let h = Self.harness("svc 7001 tcp,udp user:4242\n", fake)
+        h.metricsFile = try MetricsFile(path: h.root.path + "/metrics/portward.prom")
         try h.daemon.start()
         h.journal.clear()
         let key = GuardKey(netnsCookie: 77, transport: .tcp, port: 7001)
@@ -179,8 +185,11 @@ final class FakeGuardProvider {
         let published = try #require(h.published?.ownerGuard)
         #expect(published.denied == 3)
         #expect(published.denials.map(\.pid) == [990, 991])
+        #expect(h.root.read("metrics/portward.prom")?.contains("\nportward_guard_denials_total 3\n") == true,
+                "counted before aggregation, as status's denied")
         h.daemon.poll()
         #expect(h.journal.entries(.guardDenied).count == 2, "reported once")
+        #expect(h.root.read("metrics/portward.prom")?.contains("\nportward_guard_denials_total 3\n") == true, "counted once")
     }
 
     @Test func aFloodOfDenialsIsBoundedByTheConflictBudget() throws {

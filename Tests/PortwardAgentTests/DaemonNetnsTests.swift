@@ -24,7 +24,10 @@ import Testing
         let blue = FakeNetns(inode: 100, name: "blue", cookie: 501)
         let red = FakeNetns(inode: 101, name: "red", cookie: 502, kernel: PortSet([9]))
         h.otherNamespaces = [blue, red]
+        h.metricsFile = try MetricsFile(path: h.root.path + "/metrics/portward.prom")
         try h.daemon.start()
+        #expect(h.root.read("metrics/portward.prom")?.contains("\nportward_network_namespaces 3\n") == true,
+                "the host's, blue and red")
         let svc = GuardOwner(uid: 4242), all = GuardOwner(uid: 4243), host = GuardOwner(uid: 4244)
         var expected = Self.keys(77, [7001], svc).merging(Self.keys(77, [7002], all)) { a, _ in a }
             .merging(Self.keys(77, [7003], host)) { a, _ in a }
@@ -59,11 +62,17 @@ import Testing
         #expect(denied.first?.fields["PORTWARD_NETNS"] == "net:[100]" && denied.first?.fields["PORTWARD_NETNS_NAME"] == "blue")
         let published = try #require(h.published?.ownerGuard?.denials.first)
         #expect(published.netns == "net:[100]" && published.netnsName == "blue")
+        let metrics = try #require(h.root.read("metrics/portward.prom"))
+        #expect(metrics.contains("\nportward_guard_denials_total 1\n"), "blue's denial; the uncovered cookie's is not counted")
+        #expect(metrics.contains("\nportward_network_namespaces 3\n"), "the host's, blue and green")
 
         // A reload that no longer reaches blue drops its keys.
         h.root.file("etc/portward/ports.conf", "svc 7001 tcp user:4242\nhost 7003 tcp user:4244\n")
         h.daemon.reload()
         #expect(fake.backend.entries == Self.keys(77, [7001], svc).merging(Self.keys(77, [7003], host)) { a, _ in a })
+        h.daemon.poll()
+        #expect(h.root.read("metrics/portward.prom")?.contains("\nportward_network_namespaces 1\n") == true,
+                "the host's only")
     }
 
     /// The owners map is bounded (65,536) and anyone can make namespaces: the daemon's own

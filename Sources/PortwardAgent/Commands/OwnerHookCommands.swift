@@ -17,7 +17,9 @@ import PortwardLinux
 /// returns anyway (it never locks the owner out: the daemon's own check releases the ports
 /// of a unit it sees running within about one --interval). No daemon: nothing is held, the
 /// hook returns at once. Entries the daemon did not put in the map (the guard off, the
-/// entry not guarded) are not added.
+/// entry not guarded) are not added. The pins are the host's whatever `--root` says: with
+/// `--root` the map is rewritten only when that root's daemon published its guard in force
+/// (daemon.json; started with `--guard`).
 public struct RegisterOwnerCommand {
     public let context: TargetContext
     public let unit: String
@@ -57,6 +59,13 @@ public struct RegisterOwnerCommand {
         // The map, when a guard is pinned: its entries for this unit's ports now name the
         // new cgroup. Keys of any network namespace cookie: the hook may run in the unit's
         // own namespace (PrivateNetwork=), the entries are the daemon's.
+        // With --root the pins are still the host's: touched only when that root's daemon
+        // published its guard in force (started with --guard; killed since, its pins still
+        // guard), never for a root whose daemon has none (a test's, outside the BPF box).
+        if context.root != "/", context.daemonViewStore.load()?.ownerGuard.map({ $0.unavailable == nil }) != true {
+            terminal.out("registered \(unit): cgroup \(id) (--root: this root's daemon has no guard)\n")
+            return
+        }
         guard let pinned = try? BPFGuard.openPinned(), let entries = try? pinned.entries() else {
             terminal.out("registered \(unit): cgroup \(id) (no guard pinned)\n")
             return

@@ -46,6 +46,11 @@ public struct DaemonOptions: Sendable {
     /// Whether the hold fallback may hold ports for `context`.
     func holdEnabled(_ context: TargetContext) -> Bool { hold ?? (context.root == "/") }
 
+    /// Whether a daemon switched off (`--no-guard`) empties the owners map a previous daemon
+    /// left pinned. The pins are the host's: only a daemon for `/` does; a `--root` one
+    /// (tests, image builds) never touches them.
+    func clearsPinnedGuard(_ context: TargetContext) -> Bool { ownerGuard == false && context.root == "/" }
+
     /// Why the owner guard is off by switch for `context`, or nil when it is on.
     func guardSwitchedOff(_ context: TargetContext) -> String? {
         switch ownerGuard {
@@ -169,7 +174,7 @@ public final class Daemon {
         journal = JournalReporter(logger: environment.logger, retryInterval: options.interval)
         statusLine = StatusReporter(notifier: environment.notifier)
         ownerGuard = OwnerGuard(provider: environment.guardProvider, switchedOff: options.guardSwitchedOff(context),
-                                clearWhenOff: options.ownerGuard == false,
+                                clearWhenOff: options.clearsPinnedGuard(context),
                                 clock: environment.clock,
                                 holdsUnitOwners: options.holdEnabled(context) && environment.portHolder != nil,
                                 events: options.events, selfPID: UInt32(bitPattern: environment.pid),
@@ -380,6 +385,7 @@ public final class Daemon {
         guard let namespaces else { return }
         let covered = namespaces.coverageGeneration
         namespaces.rescan(foldersOnly: foldersOnly)
+        metrics?.setNetworkNamespaces(1 + namespaces.managedCount, at: environment.clock.realtime())
         if namespaces.coverageGeneration != covered, let configuration = poller?.configuration { applyGuard(configuration) }
     }
 
@@ -399,6 +405,7 @@ public final class Daemon {
     public func continueNamespaceRescan() -> Bool {
         guard let namespaces else { return true }
         guard namespaces.continueRescan(limit: DaemonLoop.rescanSlice) else { return false }
+        metrics?.setNetworkNamespaces(1 + namespaces.managedCount, at: environment.clock.realtime())
         if let covered = rescanCoverage, namespaces.coverageGeneration != covered,
            let configuration = poller?.configuration {
             applyGuard(configuration)
@@ -563,6 +570,7 @@ public final class Daemon {
         let watch = watchMode
         publisher.setWatch(watch)
         metrics?.setWatch(watch.mode == .events ? .events : .polling, droppedEvents: watch.droppedEvents)
+        metrics?.setNetworkNamespaces(1 + (namespaces?.managedCount ?? 0), at: outcome.at)
         let summary = self.summary
         var journalled = outcome
         journalled.guardDenials = denials.unjournalled

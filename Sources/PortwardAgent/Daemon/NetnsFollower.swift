@@ -60,6 +60,9 @@ final class NetnsFollower {
     private(set) var unavailable: String?
     /// The namespaces selected by the last rescan, with their names (status, tests).
     private(set) var followed: [DiscoveredNetns] = []
+    /// The followed namespaces whose last attempt did not fail: those whose reserved ports
+    /// the daemon manages now (`portward_network_namespaces` is this plus its own).
+    var managedCount: Int { followed.count { !failing.contains($0.identity) } }
     /// The cookies of the followed namespaces that were opened.
     private var cookies: [NetnsIdentity: UInt64] = [:]
     /// Changes whenever `guardTargets` may have (a namespace followed or dropped, a cookie,

@@ -21,6 +21,11 @@ final class MetricsReporter: OutcomeReporter {
     /// Each entry's protection (guard, hold fallback), by entry name.
     var protections: [String: EntryProtection] = [:]
     private var watchMode = MetricsSnapshot.WatchMode.polling
+    /// Network namespaces whose reserved ports the daemon manages: its own plus the other
+    /// namespaces it follows and could open (`netns=` entries).
+    private var networkNamespaces = 1
+    /// The last snapshot written, for a change between cycles (`setNetworkNamespaces`).
+    private var lastSnapshot: MetricsSnapshot?
 
     init(file: MetricsFile, version: String, refresh: Double = 30, log: @escaping (JournalEvent) -> Void) {
         self.file = file
@@ -42,9 +47,25 @@ final class MetricsReporter: OutcomeReporter {
         if let droppedEvents { counters.eventsDropped = droppedEvents }
     }
 
+    /// The namespaces managed changed (a rescan found or lost some): rewrites the file with
+    /// the last cycle's values and the new count, without waiting for the next cycle (with
+    /// events in force that may be a `--safety-interval` away).
+    func setNetworkNamespaces(_ count: Int, at now: Double) {
+        guard count != networkNamespaces else { return }
+        networkNamespaces = count
+        guard var snapshot = lastSnapshot else { return }
+        snapshot.networkNamespaces = count
+        var compared = snapshot
+        compared.lastSuccessfulCheck = nil
+        write(snapshot, body: PrometheusText.render(compared), at: now)
+    }
+
     func report(_ outcome: PollOutcome, summary: String) {
         if outcome.drift != nil { counters.driftRepairs += 1 }
         counters.conflictsStarted += UInt64(outcome.conflictsStarted.filter(\.verdict.isConflict).count)
+        // Refused binds, counted before aggregation (as status's `denied`); a report-only
+        // entry's binds were let through, they are no denial.
+        counters.guardDenials += UInt64(outcome.guardDenials.filter { !$0.allowed }.reduce(0) { $0 + $1.count })
         if outcome.failure == nil { lastSuccessfulCheck = outcome.at }
         var snapshot = MetricsSnapshot(version: version, statuses: outcome.statuses,
                                        protection: { [protections] status in
@@ -55,14 +76,21 @@ final class MetricsReporter: OutcomeReporter {
                                            }
                                        },
                                        counters: counters, lastSuccessfulCheck: nil,
-                                       configurationValid: configurationValid, watchMode: watchMode)
+                                       configurationValid: configurationValid, watchMode: watchMode,
+                                       networkNamespaces: networkNamespaces)
         let body = PrometheusText.render(snapshot)
         guard body != lastBody || outcome.at - lastWrite >= refresh else { return }
         snapshot.lastSuccessfulCheck = lastSuccessfulCheck
+        write(snapshot, body: body, at: outcome.at)
+    }
+
+    /// `body`: the snapshot rendered without the last-check time (what a change is judged by).
+    private func write(_ snapshot: MetricsSnapshot, body: String, at now: Double) {
+        lastSnapshot = snapshot
         do {
             try file.write(snapshot)
             lastBody = body
-            lastWrite = outcome.at
+            lastWrite = now
             failing = false
         } catch {
             if !failing { log(.degraded("cannot write the metrics file \(file.path): \(error); retrying")) }
