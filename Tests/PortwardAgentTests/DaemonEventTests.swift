@@ -93,6 +93,7 @@ final class FakeEventBackend: GuardBackend {
     @Test func aWrongOwnerBindIsJournalledAtOnceWithTheHolderEvenWhenItExited() throws {
         let backend = FakeEventBackend()
         let h = Self.harness("svc 7001 tcp user:4242\n", backend)
+        h.metricsFile = try MetricsFile(path: h.root.path + "/metrics/portward.prom")
         try h.daemon.start()
         h.journal.clear()
         var checks: [Double] = [], flushes: [Double] = []
@@ -112,6 +113,26 @@ final class FakeEventBackend: GuardBackend {
         h.daemon.poll()
         #expect(h.journal.entries(.guardDenied).count == 1, "journalled once, not again by the check")
         #expect(h.published?.ownerGuard?.denials.map(\.pid) == [990], "published by the check")
+        #expect(h.root.read("metrics/portward.prom")?.contains("\nportward_guard_denials_total 0\n") == true,
+                "binds let through are no denials")
+    }
+
+    /// A report-only map entry with a valid owner: the bind hook reports the bind (let
+    /// through) and post_bind sees the same bind() right after. One bind is one report.
+    @Test func aReportOnlyBindSeenByBothHooksIsReportedOnce() throws {
+        let backend = FakeEventBackend()
+        let h = Self.harness("quiet 7003 tcp user:4242 guard=report-only\n", backend)
+        try h.daemon.start()
+        h.journal.clear()
+        let key = GuardKey(netnsCookie: 77, transport: .tcp, port: 7003)
+        let atBind = GuardEvent.denial(GuardDenial(key: key, family: 4, pid: 990, uid: 4243, cgroupID: 9, command: "nc", allowed: true))
+        let atPostBind = FakeEventBackend.bound(7003, pid: 990, uid: 4243, command: "nc")
+        // Two binds by pid 990 (both hooks each), then one that only post_bind saw (the
+        // bind hook's record lost to a full ring buffer).
+        backend.waiting = [atBind, atPostBind, atBind, atPostBind, atPostBind]
+        h.daemon.readGuardEvents()
+        h.daemon.flushEvents()
+        #expect(h.journal.entries(.guardDenied).map(\.message) == ["guard: pid 990 (nc) uid 4243 bound the report-only port 7003/tcp (quiet) 3 times"])
     }
 
     @Test func anOwnerBindIsRecordedForStatus() throws {

@@ -369,11 +369,16 @@ final class OwnerGuard {
         guard let backend, let events = try? backend.drainEvents(), !events.isEmpty else { return activity }
         let now = clock.realtime()
         var records: [GuardDenialRecord] = []
+        // A bind the bind hook let through for a report-only map entry, then seen again by
+        // post_bind (the same bind() call, next in the ring buffer): one report, not two.
+        struct ReportedBind: Hashable { var key: GuardKey; var pid: UInt32 }
+        var reportedAtBind: [ReportedBind: Int] = [:]
         for event in events {
             switch event {
             case .denial(let denial):
                 let other = namespaces[denial.key.netnsCookie]
                 guard denial.key.netnsCookie == backend.netnsCookie || other != nil else { continue }
+                if denial.allowed { reportedAtBind[ReportedBind(key: denial.key, pid: denial.pid), default: 0] += 1 }
                 records.append(record(denial, in: other, at: now))
             case .bound(let record):
                 guard eventsInForce, record.key.netnsCookie == backend.netnsCookie,
@@ -387,6 +392,11 @@ final class OwnerGuard {
                 case .expected:
                     ownerBinds[entry.name] = bind
                 case .wrongOwner, .unattributed:
+                    let reported = ReportedBind(key: record.key, pid: record.pid)
+                    if let count = reportedAtBind[reported], count > 0 {
+                        reportedAtBind[reported] = count - 1
+                        continue
+                    }
                     // Unattributed: a unit: or exe: owner, and the process gone before the
                     // event was read (its unit and executable with it). Reported with what
                     // the kernel gave (pid, command, uid): a holder that binds and exits at
