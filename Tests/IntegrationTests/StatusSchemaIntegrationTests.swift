@@ -108,6 +108,8 @@ struct StatusSchemaTests {
             "state": #"{"schema":1,"reservedPorts":"80","attributionComplete":true,"daemon":DAEMON,"entries":[ENTRY]}"#,
             "missing": #"{"schema":1,"reservedPorts":"80","daemon":DAEMON,"entries":[ENTRY]}"#,
             "version": #"{"schema":2,"reservedPorts":"80","attributionComplete":true,"daemon":DAEMON,"entries":[ENTRY]}"#,
+            "array": #"[{"schema":1,"reservedPorts":"80","attributionComplete":true,"daemon":DAEMON,"entries":[ENTRY]}]"#,
+            "emptyArray": "[]",
         ]
         for (name, template) in cases {
             let text = template.replacingOccurrences(of: "DAEMON", with: daemon)
@@ -116,7 +118,30 @@ struct StatusSchemaTests {
             let path = dir.appendingPathComponent("\(name).json").path
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             let r = try StatusSchemaIntegrationTests.validate([path], strict: false)
-            #expect((r.status == 0) == (name == "good"), "\(name): \(r.stdout)\(r.stderr)")
+            #expect((r.status == 0) == (name == "good" || name == "array"), "\(name): \(r.stdout)\(r.stderr)")
         }
+    }
+
+    /// The status JSON goldens (Tests/PortwardAgentTests/Golden/status*.json.txt: the guard,
+    /// unverified holders, address families and owners' binds) are valid, strictly: every
+    /// field the renderer writes is in the schema. A golden is the standard output, then
+    /// `-- exit N --` (and `-- stderr --`) lines, which are cut off here.
+    @Test func theStatusGoldensMatchTheSchema() throws {
+        let golden = Netns.packageRoot.appendingPathComponent("Tests/PortwardAgentTests/Golden")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("portward-schema-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var documents: [String] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: golden.path).sorted()
+        where name.hasPrefix("status") && name.hasSuffix(".json.txt") {
+            let text = try String(contentsOf: golden.appendingPathComponent(name), encoding: .utf8)
+            let json = text.components(separatedBy: "\n").prefix { !$0.hasPrefix("-- ") }.joined(separator: "\n")
+            let path = dir.appendingPathComponent(name).path
+            try json.write(toFile: path, atomically: true, encoding: .utf8)
+            documents.append(path)
+        }
+        #expect(documents.count >= 4, "\(documents)")
+        let r = try StatusSchemaIntegrationTests.validate(documents, strict: true)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     }
 }

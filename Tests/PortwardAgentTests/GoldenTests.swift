@@ -242,8 +242,10 @@ import Testing
         }
         let manual = try text("docs/portward.8"), readme = try text("README.md"), json = try text("docs/status-json.md")
         let statusHelp = try text("Sources/portward/Status.swift"), mainHelp = try text("Sources/portward/Portward.swift")
+        let schema = try text("docs/status-json.schema.json")
         for state in EntryStatus.State.allCases.map(\.rawValue) {
-            for (name, document) in [("portward.8", manual), ("README.md", readme), ("status-json.md", json), ("status --help", statusHelp)] {
+            for (name, document) in [("portward.8", manual), ("README.md", readme), ("status-json.md", json), ("status --help", statusHelp),
+                                     ("status-json.schema.json", schema)] {
                 #expect(document.contains(state), "\(name) does not name the state \(state)")
             }
         }
@@ -251,6 +253,7 @@ import Testing
         #expect(manual.contains(".B 5\n.BR status :"))
         #expect(readme.contains("| 5 | `status`:"))
         #expect(json.contains("else 5 when any is `unverified`"))
+        #expect(schema.contains("else 5 when any is `unverified`"))
         #expect(statusHelp.contains("else 5 when one is unverified"))
         #expect(mainHelp.contains("5 (status)"))
     }
