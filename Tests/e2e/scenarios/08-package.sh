@@ -23,7 +23,9 @@ if "$E2E_REPO/scripts/package-rpm" --prebuilt "$E2E_BIN" --out "$B/rpms" >"$B/pa
                  /usr/lib/systemd/system-generators/portward-generator /etc/portward/ports.d /usr/lib/portward/ports.d /usr/share/man/man8/portward.8 \
                  /usr/share/man/man5/portward.conf.5 /usr/share/bash-completion/completions/portward \
                  /usr/share/zsh/site-functions/_portward /usr/share/fish/vendor_completions.d/portward.fish \
-                 /usr/libexec/cni/portward; do
+                 /usr/libexec/cni/portward /usr/share/doc/portward/status-json.schema.json \
+                 /usr/share/doc/portward/metrics.md /usr/share/doc/portward/examples/portward-metrics.conf \
+                 /usr/share/doc/portward/examples/portward-alerts.yml; do
             grep -qx "$f" <<<"$l" || { echo "not listed: $f"; exit 1; }
         done' _ "$rpmfile"
     e2e_expect "ports.conf is %config(noreplace)" \
@@ -99,7 +101,9 @@ e2e_expect "it ships the expected files" e2e_exec sh -c '
     for f in /usr/sbin/portward /usr/lib/systemd/system/portward.service /etc/portward/ports.conf \
              /usr/lib/systemd/system-generators/portward-generator /usr/share/man/man8/portward.8.gz /usr/share/man/man5/portward.conf.5.gz \
              /usr/share/bash-completion/completions/portward /usr/share/zsh/vendor-completions/_portward \
-             /usr/share/fish/vendor_completions.d/portward.fish /usr/share/doc/portward/copyright; do
+             /usr/share/fish/vendor_completions.d/portward.fish /usr/share/doc/portward/copyright \
+             /usr/share/doc/portward/status-json.schema.json /usr/share/doc/portward/examples/portward-alerts.yml \
+             /usr/lib/cni/portward; do
         dpkg -L portward | grep -qx "$f" || { echo "not in dpkg -L: $f"; exit 1; }
         test -e "$f" || { echo "missing: $f"; exit 1; }
     done
