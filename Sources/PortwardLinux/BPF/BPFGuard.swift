@@ -332,9 +332,11 @@ public final class BPFGuard: Sendable {
         return result
     }
 
-    /// Makes the owners map hold exactly `desired`: changed and new entries are written
-    /// first, then stale ones removed (a port never passes through "unguarded" when its owner
-    /// is only changing). Entries the kernel holds under unknown protocol numbers are removed.
+    /// Makes the owners map hold exactly `desired`: stale keys (not in `desired`) are removed
+    /// first, so a full map has room for the new ones; then new and changed entries are
+    /// written. A changed key is overwritten in place (`BPF_ANY`), never removed, so a port
+    /// never passes through "unguarded" when its owner is only changing. Entries the kernel
+    /// holds under unknown protocol numbers are removed.
     /// - Returns: how many entries were written and removed.
     @discardableResult
     public func replaceEntries(with desired: [GuardKey: GuardOwner]) throws(BPFGuardError) -> (written: Int, removed: Int) {

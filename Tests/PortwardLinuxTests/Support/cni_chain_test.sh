@@ -92,18 +92,23 @@ check bad-portward-config-names-error [ "$(jq -r .details <<<"$out")" = "/run/po
 check bad-portward-config-exit [ $rc != 0 ]
 check bad-portward-config-key-untouched [ "$(ip netns exec "$NS" cat $KEY)" = 1812 ]
 out=$(printf '%s' "$conf" | CNI_COMMAND=CHECK "$T/bin/portward"); rc=$?
-check bad-portward-config-check-103 [ "$(jq -r .code <<<"$out")" = 103 ] && [ $rc != 0 ]
+check bad-portward-config-check-103 [ "$(jq -r .code <<<"$out")" = 103 ]
+check bad-portward-config-check-exit [ "$rc" != 0 ]
 out=$(printf '{"cniVersion":"1.0.0"}' | CNI_COMMAND=VERSION "$T/bin/portward"); rc=$?
-check bad-portward-config-version-answers [ $rc = 0 ] && [ "$(jq -r .cniVersion <<<"$out")" = 1.0.0 ]
+check bad-portward-config-version-exit [ "$rc" = 0 ]
+check bad-portward-config-version-answers [ "$(jq -r .cniVersion <<<"$out")" = 1.0.0 ]
 out=$(printf '%s' "$conf" | CNI_COMMAND=DEL "$T/bin/portward"); rc=$?
-check bad-portward-config-del-succeeds [ $rc = 0 ] && [ -z "$out" ]
+check bad-portward-config-del-succeeds [ "$rc" = 0 ]
+check bad-portward-config-del-prints-nothing [ -z "$out" ]
 mv "$T/good.conf" /run/portward/ports.d/50-chain-test.conf
 
 # With arguments, CNI_COMMAND does not matter: the CLI runs.
 out=$(CNI_COMMAND=ADD "$T/bin/portward" cat-config 2>&1); rc=$?
-check cli-with-arguments [ $rc = 0 ] && grep -q '^pod-http ' <<<"$out"
+check cli-with-arguments [ "$rc" = 0 ]
+check cli-with-arguments-lists-pod-http grep -q '^pod-http ' <<<"$out"
 
 ip netns del "$NS"
 out=$(printf '%s' "$conf" | CNI_COMMAND=DEL "$T/bin/portward"); rc=$?
-check del-after-netns-gone [ $rc = 0 ] && [ -z "$out" ]
+check del-after-netns-gone [ "$rc" = 0 ]
+check del-after-netns-gone-prints-nothing [ -z "$out" ]
 exit $failed
