@@ -91,6 +91,28 @@ final class FakePortHolder: PortHolder {
         #expect(holder.ports.count == 2)
     }
 
+    /// The registry is read under its lock by the daemon and by the owner's start hook: a
+    /// FIFO planted there must not hang either (issue 11 item 8), nor a symbolic link
+    /// redirect it.
+    @Test func aFIFOOrSymbolicLinkPlantedInTheRegistryIsNeverOpened() throws {
+        let holder = FakePortHolder()
+        let (h, _) = Self.harness(holder: holder)
+        let registry = Self.registry(h)
+        let record = registry.directory + "/rsync.service"
+        try FileContents.makeDirectories(registry.directory)
+        #expect(mkfifo(record, 0o600) == 0)
+        #expect(registry.recordedEntry("rsync.service") == nil)
+        try h.daemon.start()
+        #expect(holder.ports == ["873/tcp", "873/udp"], "started, the owner taken as never started")
+        unlink(record)
+        h.root.file("elsewhere", "1234 /sys/fs/cgroup/system.slice/rsync.service\n")
+        #expect(symlink(h.root.path + "/elsewhere", record) == 0)
+        #expect(registry.recordedEntry("rsync.service") == nil, "a symbolic link is not followed")
+        unlink(record)
+        try registry.record("rsync.service", id: 1234, path: "/sys/fs/cgroup/system.slice/rsync.service")
+        #expect(registry.recordedEntry("rsync.service")?.id == 1234, "a regular record is read")
+    }
+
     @Test func theDaemonsOwnHeldSocketsAreNotConflicts() throws {
         let holder = FakePortHolder()
         let (h, _) = Self.harness(holder: holder)

@@ -41,9 +41,15 @@ public struct OwnerRegistry {
     /// The recorded cgroup id of `unit`, or nil.
     func recorded(_ unit: String) -> UInt64? { recordedEntry(unit)?.id }
 
-    /// The recorded cgroup id and directory of `unit` (file: `ID PATH`), or nil.
+    /// The most a record (`ID PATH`) may take: a cgroup path is far below PATH_MAX.
+    static let recordLimit = 8192
+
+    /// The recorded cgroup id and directory of `unit` (file: `ID PATH`), or nil: also when
+    /// the file is not a regular one (a FIFO or symbolic link planted there is never opened,
+    /// so neither the daemon nor the owner's start hook, which read it under the registry
+    /// lock, can hang) or is larger than `recordLimit`.
     func recordedEntry(_ unit: String) -> (id: UInt64, path: String?)? {
-        guard let bytes = try? FileContents.read(directory + "/" + unit) else { return nil }
+        guard let bytes = try? FileContents.readOwnFile(directory + "/" + unit, limit: Self.recordLimit) else { return nil }
         let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first ?? ""
         let parts = line.split(separator: " ", maxSplits: 1)
         guard let first = parts.first, let id = UInt64(first) else { return nil }
