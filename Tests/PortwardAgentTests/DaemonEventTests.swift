@@ -215,6 +215,29 @@ final class FakeEventBackend: GuardBackend {
         #expect(h.journal.entries(.driftRepaired).last?.fields["PORTWARD_WRITER"] == nil)
     }
 
+    /// A writer rewriting the key again and again: the first repair names it, and so does
+    /// the minute's summary of the others (issue 11 item 6).
+    @Test func theDriftSummaryNamesTheWriter() throws {
+        let backend = FakeEventBackend()
+        let h = Self.harness("rsync 873 tcp -\n", backend)
+        try h.daemon.start()
+        h.journal.clear()
+        for _ in 0..<3 {
+            backend.waiting = [.sysctlWrite(SysctlWrite(key: .reservedPorts, pid: 300, uid: 65534, cgroupID: 3,
+                                                        command: "python3", netnsInode: nil))]
+            h.daemon.readGuardEvents()
+            h.kernel.value = PortSet([5000])
+            h.clock.now += 0.01
+            h.daemon.poll()
+        }
+        h.clock.now += 61
+        h.daemon.poll()
+        let drift = h.journal.entries(.driftRepaired)
+        #expect(drift.map { $0.fields["PORTWARD_WRITER"] } == ["python3[300] uid 65534", "python3[300] uid 65534"], "\(drift.map(\.message))")
+        #expect(drift.last?.fields["PORTWARD_COUNT"] == "2")
+        #expect(drift.last?.message.hasSuffix("; written by python3[300] uid 65534") == true)
+    }
+
     /// A writer in a loop (an unprivileged user can write the key of a network namespace it
     /// owns from the daemon's namespace, through a descriptor opened in its own) must not
     /// get a full check per write: a running series of re-reads is not restarted, so at most

@@ -48,6 +48,25 @@ import Testing
         #expect(throttle.admit([], now: 181).isEmpty)
         #expect(throttle.admit([drift], now: 182).count == 1, "a quiet minute ends the series")
     }
+
+    /// The summary names who rewrote the key (issue 11 item 6), the first few, distinct.
+    @Test func theDriftSummaryNamesTheWriters() {
+        var throttle = EventThrottle(period: 60)
+        func drift(_ writer: String?) -> JournalEvent {
+            .driftRepaired(.init(lost: PortSet([873]), restored: PortSet([873]), writer: writer))
+        }
+        #expect(throttle.admit([drift("a[1] (a.service)")], now: 0).count == 1)
+        for writer in ["b[2] uid 0", "b[2] uid 0", nil, "c[3] uid 0", "d[4] uid 0", "e[5] uid 0", "f[6] uid 0"] {
+            #expect(throttle.admit([drift(writer)], now: 1).isEmpty)
+        }
+        let summary = throttle.admit([], now: 60)
+        #expect(summary.first?.message == "net.ipv4.ip_local_reserved_ports lost declared ports 7 more times in the last 60 s (873); restored each time; written by b[2] uid 0, c[3] uid 0, d[4] uid 0 and 2 others")
+        #expect(summary.first?.fields["PORTWARD_WRITER"] == "b[2] uid 0, c[3] uid 0, d[4] uid 0")
+        #expect(throttle.admit([drift(nil)], now: 61).isEmpty)
+        let unknown = throttle.admit([], now: 121)
+        #expect(unknown.first?.fields["PORTWARD_WRITER"] == nil, "no writer known: none named")
+        #expect(unknown.first?.message.hasSuffix("restored each time") == true)
+    }
 }
 
 @Suite struct ConflictIdentityTests {

@@ -8,7 +8,8 @@
 ///   `conflictBudget`; the rest are counted and summed up in one `eventsSuppressed` event
 ///   at the end of the period;
 /// - drift repairs: the first is reported, later ones within the period are counted and
-///   summed up in one event at its end;
+///   summed up in one event at its end, which names the writers seen (events), the first
+///   `writerLimit` of them;
 /// - every other event passes: start, reload, failures and refused repairs change state at
 ///   most once per cause, and other writers' additions need root (CAP_NET_ADMIN) anyway.
 /// So a flood by another user costs at most `conflictBudget` + 2 lines per minute.
@@ -23,6 +24,13 @@ public struct EventThrottle: Sendable {
     private var conflictsSuppressed = 0
     private var driftSent = false
     private var drift: (count: Int, lost: PortSet, restored: PortSet) = (0, PortSet(), PortSet())
+    /// The distinct writers of the summed-up repairs (PORTWARD_WRITER), in order, at most
+    /// `writerLimit`; and how many more there were.
+    private var driftWriters: [String] = []
+    private var driftWritersOmitted = 0
+
+    /// The most writers a drift summary names.
+    public static let writerLimit = 3
 
     public init(period: Double = 60, conflictBudget: Int = 20) {
         self.period = period
@@ -50,6 +58,9 @@ public struct EventThrottle: Sendable {
                     drift.count += 1
                     drift.lost.formUnion(event.ports("PORTWARD_LOST"))
                     drift.restored.formUnion(event.ports("PORTWARD_RESTORED"))
+                    if let writer = event.fields["PORTWARD_WRITER"], !driftWriters.contains(writer) {
+                        if driftWriters.count < Self.writerLimit { driftWriters.append(writer) } else { driftWritersOmitted += 1 }
+                    }
                 }
             default:
                 out.append(event)
@@ -68,7 +79,8 @@ public struct EventThrottle: Sendable {
         guard now - start >= period else { return [] }
         var out: [JournalEvent] = []
         if drift.count > 0 {
-            out.append(.driftRepairedAgain(drift.count, lost: drift.lost, restored: drift.restored, seconds: period))
+            out.append(.driftRepairedAgain(drift.count, lost: drift.lost, restored: drift.restored, seconds: period,
+                                           writers: driftWriters, moreWriters: driftWritersOmitted))
         }
         if conflictsSuppressed > 0 {
             out.append(.eventsSuppressed(conflictsSuppressed, seconds: period))
@@ -78,6 +90,8 @@ public struct EventThrottle: Sendable {
         conflictsSuppressed = 0
         driftSent = drift.count > 0   // a series still running: the next period sums up too
         drift = (0, PortSet(), PortSet())
+        driftWriters = []
+        driftWritersOmitted = 0
         return out
     }
 }

@@ -223,12 +223,22 @@ extension JournalEvent {
         return event
     }
 
-    /// `count` more drift repairs within `seconds` after the one reported.
-    public static func driftRepairedAgain(_ count: Int, lost: PortSet, restored: PortSet, seconds: Double) -> JournalEvent {
-        JournalEvent(.driftRepaired, .warning,
-                     "net.ipv4.ip_local_reserved_ports lost declared ports \(count) more \(count == 1 ? "time" : "times") in the last \(Int(seconds)) s (\(lost)); restored each time",
-                     fields: ["PORTWARD_PORT": lost.description, "PORTWARD_LOST": lost.description,
-                              "PORTWARD_RESTORED": restored.description, "PORTWARD_COUNT": String(count)])
+    /// `count` more drift repairs within `seconds` after the one reported. `writers`: who
+    /// wrote the key before them, where known (events), the first few; `moreWriters`: how
+    /// many others. The message then ends "...; written by systemd-sysctl[212]
+    /// (systemd-sysctl.service) and 2 others", and PORTWARD_WRITER has the named ones,
+    /// separated by ", ".
+    public static func driftRepairedAgain(_ count: Int, lost: PortSet, restored: PortSet, seconds: Double,
+                                          writers: [String] = [], moreWriters: Int = 0) -> JournalEvent {
+        var fields = ["PORTWARD_PORT": lost.description, "PORTWARD_LOST": lost.description,
+                      "PORTWARD_RESTORED": restored.description, "PORTWARD_COUNT": String(count)]
+        var message = "net.ipv4.ip_local_reserved_ports lost declared ports \(count) more \(count == 1 ? "time" : "times") in the last \(Int(seconds)) s (\(lost)); restored each time"
+        if !writers.isEmpty {
+            fields["PORTWARD_WRITER"] = writers.joined(separator: ", ")
+            message += "; written by " + writers.map(\.escapingControlCharacters).joined(separator: ", ")
+            if moreWriters > 0 { message += " and \(moreWriters) \(moreWriters == 1 ? "other" : "others")" }
+        }
+        return JournalEvent(.driftRepaired, .warning, message, fields: fields)
     }
 
     /// `count` conflict events were not logged within `seconds`.
