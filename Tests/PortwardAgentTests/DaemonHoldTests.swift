@@ -91,6 +91,26 @@ final class FakePortHolder: PortHolder {
         #expect(holder.ports.count == 2)
     }
 
+    /// An entry added, portward reloaded, then `systemctl daemon-reload` (the generator
+    /// writes the owner's drop-in): the next check sees the drop-in and guards the entry,
+    /// without another reload of portward.
+    @Test func aDropInWrittenAfterTheStartIsSeenAtTheNextCheck() throws {
+        let holder = FakePortHolder()
+        let (h, _) = Self.harness(holder: holder, guardFails: false)
+        let dropIn = "run/systemd/generator/rsync.service.d/50-portward-owner.conf"
+        unlink(h.root.path + "/" + dropIn)
+        try h.daemon.start()
+        h.daemon.poll()
+        #expect(h.published?.ownerGuard?.entries["rsync"]?.state == .reportOnly)
+        #expect(h.published?.ownerGuard?.entries["rsync"]?.reason?.contains("run systemctl daemon-reload") == true)
+        h.root.file(dropIn, "[Service]\n")
+        h.daemon.poll()
+        #expect(h.published?.ownerGuard?.entries["rsync"] == EntryProtection(.guarded))
+        unlink(h.root.path + "/" + dropIn)
+        h.daemon.poll()
+        #expect(h.published?.ownerGuard?.entries["rsync"]?.state == .reportOnly, "and back when it goes")
+    }
+
     /// The registry is read under its lock by the daemon and by the owner's start hook: a
     /// FIFO planted there must not hang either (issue 11 item 8), nor a symbolic link
     /// redirect it.

@@ -471,13 +471,24 @@ public final class Daemon {
 
     /// The unit owners' cgroup ids the map holds (for `checkUnitOwners`).
     private var writtenUnitCgroups: [String: UInt64] = [:]
+    /// The unit owners of the last `applyGuard`, and those of them whose generator drop-in
+    /// existed then.
+    private var ownerUnits: [String] = []
+    private var hookedUnits: Set<String> = []
 
     /// The safety net for a unit owner whose hook did not run or failed: when the unit's
     /// recorded cgroup directory now has another id (the unit restarted) than the map
     /// holds, the map is written again (one stat(2) per unit owner and cycle). The hook
-    /// normally got there first, and then this only confirms it.
+    /// normally got there first, and then this only confirms it. Likewise when a unit's
+    /// generator drop-in appeared or went (`systemctl daemon-reload` after the entry was
+    /// added: the entry is guarded from the next check on, without a reload of portward;
+    /// one access(2) per unit owner and cycle).
     private func checkUnitOwners() {
         guard let registry = environment.ownerRegistry, let configuration = poller?.configuration else { return }
+        if !ownerUnits.isEmpty, registry.hooked(ownerUnits) != hookedUnits {
+            applyGuard(configuration)
+            return
+        }
         for (unit, written) in writtenUnitCgroups {
             if let now = registry.currentRecordedCgroup(unit), now != written {
                 applyGuard(configuration)
@@ -496,6 +507,8 @@ public final class Daemon {
             units += GuardPolicy.ownerUnits(other.configuration).filter { !units.contains($0) }
         }
         let hooked = environment.ownerRegistry?.hooked(units) ?? []
+        ownerUnits = units
+        hookedUnits = hooked
         var cgroups: [String: UInt64] = [:]
         var lock: FileLock?
         if let registry = environment.ownerRegistry, !hooked.isEmpty {
