@@ -17,6 +17,9 @@ import Testing
                                 unit: "freeradius.service", uid: 106)
     static let named = Holder(pid: 900, command: "named", executablePath: "/usr/sbin/named (deleted)",
                               unit: "named.service", uid: 107)
+    /// systemd holding a socket unit's listener (socket activation).
+    static let systemd = Holder(pid: 1, command: "systemd", executablePath: "/usr/lib/systemd/systemd",
+                                unit: "init.scope", uid: 0)
 
     /// owner × socket → verdict
     @Test(arguments: [
@@ -30,6 +33,11 @@ import Testing
         (.unit("freeradius.service"), listener, [named, radiusd], false, .expected),
         (.unit("freeradius.service"), listener, [], false, .unattributed),
         (.unit("freeradius.service"), udpListener, [named], false, .wrongOwner),
+        // Socket activation: systemd's listener, before and after the service took it over.
+        (.unit("freeradius.service"), listener, [systemd], false, .expected),
+        (.unit("freeradius.service"), udpListener, [systemd, radiusd], false, .expected),
+        (.unit("freeradius.service"), outbound, [systemd], false, .ephemeralGrab),
+        (.user(.uid(106)), socket(state: .listen, uid: 0), [systemd], false, .wrongOwner),
         (.unit("freeradius.service"), outbound, [radiusd], false, .ephemeralGrab),
         (.exe("/usr/sbin/freeradius"), listener, [radiusd], false, .expected),
         (.exe("/usr/sbin/named"), listener, [named], false, .expected),

@@ -523,7 +523,9 @@ public final class Daemon {
         guardProtections = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable,
                                                    hookedUnits: hooked)
         // The hold fallback where the guard is not in force.
-        for event in holdKeeper.update(configuration, hookedUnits: hooked, unavailable: ownerGuard.unavailable) { log(event) }
+        let socketActivated = ownerGuard.unavailable == nil ? [:] : environment.ownerRegistry?.socketUnits(units) ?? [:]
+        for event in holdKeeper.update(configuration, hookedUnits: hooked, socketActivated: socketActivated,
+                                       unavailable: ownerGuard.unavailable) { log(event) }
         publishProtections()
     }
 

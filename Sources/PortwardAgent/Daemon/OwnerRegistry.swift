@@ -38,6 +38,33 @@ public struct OwnerRegistry {
         Set(units.filter { access(OwnerDropIn.path(for: $0, in: generatorDirectory), F_OK) == 0 })
     }
 
+    /// systemd's system unit directories, in its search order (systemd.unit(5)), under the
+    /// target's root.
+    static let unitDirectories = ["/etc/systemd/system", "/run/systemd/system", "/run/systemd/generator",
+                                  "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
+
+    /// The services of `units` that a socket unit of the same name activates, with that
+    /// socket unit: `rsync.service` → `rsync.socket`, `sshd@.service` → `sshd.socket`
+    /// (Accept=yes). Found by its unit file in `unitDirectories` (one access(2) per unit
+    /// and directory); a socket unit naming the service with `Service=` under another name
+    /// is not seen.
+    func socketUnits(_ units: [String]) -> [String: String] {
+        var found: [String: String] = [:]
+        for unit in units where unit.hasSuffix(".service") {
+            let stem = String(unit.dropLast(".service".count))
+            var candidates = [stem + ".socket"]
+            if let at = stem.firstIndex(of: "@") { candidates.append(String(stem[..<at]) + ".socket") }
+            search: for socket in candidates {
+                for directory in Self.unitDirectories
+                where access(RootedPath.join(context.root, directory + "/" + socket), F_OK) == 0 {
+                    found[unit] = socket
+                    break search
+                }
+            }
+        }
+        return found
+    }
+
     /// The recorded cgroup id of `unit`, or nil.
     func recorded(_ unit: String) -> UInt64? { recordedEntry(unit)?.id }
 

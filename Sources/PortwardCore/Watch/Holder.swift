@@ -29,6 +29,11 @@ public struct Holder: Hashable, Sendable, CustomStringConvertible {
         self.startedAt = startedAt
     }
 
+    /// True for the service manager: PID 1 of the pid namespace that was read (systemd).
+    /// It holds the listening sockets of socket units (socket activation) and passes them
+    /// to their services, so for a `unit:` owner its socket counts as the owner's.
+    public var isServiceManager: Bool { pid == 1 }
+
     /// `sshd[812] (ssh.service)`, control characters escaped (`escapingControlCharacters`).
     public var description: String {
         ("\(command)[\(pid)]" + (unit.map { " (\($0))" } ?? "")).escapingControlCharacters

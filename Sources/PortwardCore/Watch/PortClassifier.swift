@@ -92,7 +92,9 @@ public enum PortClassifier {
             return socket.uid == uid ? .expected : .wrongOwner
         case .unit(let name):
             if held.holders.isEmpty { return .unattributed }
-            return held.holders.contains { $0.unit == name } ? .expected : .wrongOwner
+            // systemd's own listener: the owner's .socket unit (socket activation), which
+            // is only root's unit files' doing. Which socket unit it is, is not checked.
+            return held.holders.contains { $0.unit == name || $0.isServiceManager } ? .expected : .wrongOwner
         case .exe(let path):
             if held.holders.isEmpty { return .unattributed }
             if held.holders.contains(where: { $0.executablePath.map(stripDeleted) == path }) { return .expected }
