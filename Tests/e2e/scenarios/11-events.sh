@@ -13,7 +13,10 @@
 #     report-only port 40100/tcp and exits at once; each bind is in the journal (MESSAGE_ID
 #     d0f1bb41..., PORTWARD_VERDICT=reported) with the binder's pid and command, within
 #     5 s of the bind (the latency is printed: the journal's __REALTIME_TIMESTAMP minus the
-#     time the binder printed right after bind(), both CLOCK_REALTIME of the same kernel).
+#     time the binder printed right after bind(), both CLOCK_REALTIME of the same kernel);
+#   - socket activation: e2e-sockact.socket (enabled) listens on 40300/tcp, declared for
+#     unit:e2e-sockact.service: systemd (PID 1) binds it at boot under the guard, and status
+#     says ok (systemd's listener is the owner's), guarded.
 e2e_begin 11-events
 events=$E2E_DIR/fixtures/events
 rounds=${E2E_EVENT_ROUNDS:-5}
@@ -21,10 +24,12 @@ drift_id=a6ef985732c844b184124b10740eeb80
 report_id=d0f1bb41287246d99a82b05ffa9aea84
 
 e2e_prepare 11-events
-cp "$events/60-e2e-quiet.conf" "$B/portward/ports.d/"
+cp "$events/60-e2e-quiet.conf" "$events/70-e2e-sockact.conf" "$B/portward/ports.d/"
 mkdir -p "$B/units/portward.service.d"
 cp "$events/50-e2e-slow-checks.conf" "$B/units/portward.service.d/"
 e2e_unit e2e-keywriter.service -
+e2e_unit e2e-sockact.socket sockets.target
+e2e_unit e2e-sockact.service -
 E2E_BOOT_ARGS=()
 e2e_allow_bpf CAP_PERFMON
 if ! e2e_boot; then e2e_expect "container boots" false; e2e_result; exit 0; fi
@@ -43,6 +48,19 @@ e2e_expect "post_bind4, post_bind6 and sysctl (with the command) are attached to
     e2e_eq "$(e2e_bpf_attached '^portward_(pb4|pb6|sysctl)$' | wc -l)" 3
 e2e_result 11-events-mode
 
+# --- socket activation ------------------------------------------------------------------
+# systemd (PID 1) bound e2e-sockact.socket's 40300/tcp at boot, after portward guarded it
+# for e2e-sockact.service: the guard let PID 1 through, status counts its listener.
+e2e_expect "e2e-sockact.socket is listening (systemd bound the guarded 40300/tcp)" \
+    e2e_eq "$(e2e_show e2e-sockact.socket ActiveState)" active
+e2e_expect "40300/tcp is held by systemd" \
+    e2e_contains "$(e2e_exec ss -Hltnp 'sport = :40300' 2>&1)" '"systemd",pid=1,'
+row=$(e2e_exec portward status 2>&1 | grep -E '^sockact ' | awk '{ print $5, $6 }')
+e2e_expect "portward status: sockact is ok and guarded (systemd's listener is the owner's)" e2e_eq "$row" "ok guarded"
+e2e_expect "no guard denial of 40300" \
+    e2e_eq "$(e2e_exec journalctl -b -u portward.service -o cat --no-pager MESSAGE_ID=$report_id PORTWARD_PORT=40300 | wc -l)" 0
+e2e_result 11-events-socket-activation
+
 # --- a unit rewrites the key after boot -------------------------------------------------
 since=$(e2e_exec date +%s.%N)
 e2e_expect "e2e-keywriter.service starts" e2e_exec systemctl start e2e-keywriter.service
@@ -58,7 +76,7 @@ e2e_json_field MESSAGE <<<"$line" | sed 's/^/    /'
 e2e_expect "the drift event names the writer: e2e-keywriter[$writer_pid] (e2e-keywriter.service)" \
     e2e_eq "$(e2e_json_field PORTWARD_WRITER <<<"$line")" "e2e-keywriter[$writer_pid] (e2e-keywriter.service)"
 e2e_expect "the drift event's PORTWARD_LOST has the declared ports" \
-    e2e_eq "$(e2e_json_field PORTWARD_LOST <<<"$line")" 40000-40001,40100,41000-41009
+    e2e_eq "$(e2e_json_field PORTWARD_LOST <<<"$line")" 40000-40001,40100,40300,41000-41009
 # 10 s, far below the 60 s --interval: only the write's event explains the repair.
 e2e_expect "the declared ports are restored (no poll for 60 s: the event did it)" \
     e2e_wait_for 10 e2e_reserved_has 40000 40001 40100 41000 41009
