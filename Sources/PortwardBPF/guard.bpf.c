@@ -123,7 +123,7 @@ struct guard_event {
     __u8 protocol;
     __u8 family;                     // 4 or 6
     __u32 flags;                     // the entry's flags (GUARD_REPORT_ONLY: allowed)
-    char comm[16];                   // zero (reserved; see report())
+    char comm[16];                   // bpf_get_current_comm() in the builds with it (CAP_PERFMON), else zero
 };
 
 // Which ports are declared, per network namespace and protocol: one bit per port (bit

@@ -12,11 +12,13 @@ extension Portward {
                 an ephemeral grab, or an explicit bind by a process started after the \
                 reservation), unreserved (not in the kernel's reserved ports), unverified (a \
                 holder that could not be identified, so a unit: or exe: owner could not be \
-                checked; user: owners are checked by the socket's uid, known without root). \
+                checked, or a user: owner's name is unknown to this host; user: owners are checked by \
+                the socket's uid, known without root). \
                 Holders come from netlink sock_diag and a scan of /proc/*/fd; naming the \
                 processes of other users needs root (CAP_SYS_PTRACE), or the running daemon's \
                 attribution: otherwise they show as "unknown (needs root)", or "unknown (hidden \
-                by hidepid)" when /proc is mounted with hidepid=2. When the owner serves only \
+                by hidepid)" when /proc is mounted with hidepid=2 (or invisible, 4, ptraceable). \
+                When the owner serves only \
                 one address family and another process the other, the conflict line says \
                 which family reaches whom. Exit status 0 when every row is ok or free, 3 when \
                 one is conflict or has unreserved ports, else 5 when one is unverified; 2 on \

@@ -46,7 +46,7 @@ import Testing
                                      pid: 12345, uid: 1001, cgroupID: 42, command: "rpc.statd", allowed: true))
         #expect(raw.prefix(40).withUnsafeBytes { GuardDenial(bytes: $0) } == nil, "short record")
         for i in 32..<48 { raw[i] = 0 }
-        #expect(raw.withUnsafeBytes { GuardDenial(bytes: $0) }?.command == nil, "the program sends no name")
+        #expect(raw.withUnsafeBytes { GuardDenial(bytes: $0) }?.command == nil, "a build without bpf_get_current_comm() sends no name")
     }
 
     @Test func theBuildEmbeddedABPFObject() {
