@@ -192,11 +192,6 @@ static __always_inline int caller_is_owner(const struct guard_owner *owner)
     if (owner->flags & GUARD_OWNER_CGROUP) {
         if (bpf_get_current_cgroup_id() == owner->cgroup_id)
             return 1;
-        // Socket activation: systemd (PID 1 of the daemon's pid namespace) binds the
-        // listening sockets of the unit's .socket before the service runs, and passes them
-        // on. Only root's unit files make it bind anything.
-        if (current_pid() == 1)
-            return 1;
         // Ancestors: level 0 is the root; the helper returns 0 past the caller's own level.
         // Unrolled: as a bounded loop, loading without CAP_PERFMON (CAP_BPF + CAP_NET_ADMIN
         // only) failed with EFAULT after verification on 6.18; unrolled it loads.

@@ -17,27 +17,6 @@ struct BPFGuardTests {
 
     static let families = ["4", "6", "6only", "mapped"]
 
-    /// Socket activation: systemd (PID 1) binds a .socket unit's listeners before the
-    /// service runs, so a unit: owner's (cgroup) port is open to PID 1 of the loader's pid
-    /// namespace; a uid owner's is not (PID 1 runs as root). The guard is loaded in a new
-    /// pid namespace whose PID 1 then becomes the binder (exec).
-    @Test("PID 1 of the loader's pid namespace (systemd binding a socket unit) may bind a cgroup owner's port, not a uid owner's")
-    func serviceManagerBindsACgroupOwnersPort() throws {
-        let v = try BPFBox.values(Self.prologue + """
-            unshare -p -f --mount-proc env CG="$CG" bash -c '
-                "$TOOL" install >/dev/null
-                "$TOOL" set 7001 tcp --owner-cgroup "$CG/owner"
-                "$TOOL" set 7002 tcp --uid 4242
-                python3 "$BIND" --cgroup "$CG/other" bind 4/tcp/7001 | sed "s|^|child |"
-                exec python3 "$BIND" --cgroup "$CG/other" bind 4/tcp/7001 6/tcp/7001 4/tcp/7002
-            ' | sed "s|^\\([0-9]\\)|pid1 \\1|"
-            """)
-        #expect(v["child 4/tcp/7001"] == "EADDRINUSE", "\(v)")
-        #expect(v["pid1 4/tcp/7001"] == "bound")
-        #expect(v["pid1 6/tcp/7001"] == "bound")
-        #expect(v["pid1 4/tcp/7002"] == "EADDRINUSE")
-    }
-
     @Test("an outsider's bind gets EADDRINUSE; the owner's cgroup, its children and the owner uid bind (tcp, udp; v4, v6, v4-mapped)")
     func outsiderDeniedOwnerBinds() throws {
         let specs = { (port: Int) in Self.families.flatMap { f in ["tcp", "udp"].map { "\(f)/\($0)/\(port)" } } }

@@ -91,19 +91,19 @@ final class FakePortHolder: PortHolder {
         #expect(holder.ports.count == 2)
     }
 
-    /// rsync.socket exists: systemd binds 873 for it at boot, before rsync.service's hook
-    /// could ask for the release, so the fallback does not hold 873; other owners still are.
-    @Test func aSocketActivatedOwnersPortsAreNotHeld() throws {
+    /// rsync.socket exists: rsync.service counts as hooked only with the socket unit's
+    /// drop-in too (its hook releases the held ports to systemd's listener); without it the
+    /// ports are not held (the socket unit could not listen).
+    @Test func aSocketActivatedOwnerNeedsTheSocketUnitsDropIn() throws {
         let holder = FakePortHolder()
-        let (h, _) = Self.harness("rsync 873 tcp,udp unit:rsync.service\nradius 1812 udp unit:freeradius.service\n", holder: holder)
-        h.root.file("run/systemd/generator/freeradius.service.d/50-portward-owner.conf", "[Service]\n")
+        let (h, _) = Self.harness(holder: holder)
         h.root.file("usr/lib/systemd/system/rsync.socket", "[Socket]\nListenStream=873\n")
         try h.daemon.start()
-        #expect(holder.ports == ["1812/udp"])
-        let rsync = try #require(h.published?.ownerGuard?.entries["rsync"])
-        #expect(rsync.state == .reportOnly)
-        #expect(rsync.reason?.hasSuffix("rsync.service is socket-activated (rsync.socket): systemd binds its ports, so they are not held") == true,
-                "\(rsync.reason ?? "")")
+        #expect(holder.ports.isEmpty)
+        #expect(h.published?.ownerGuard?.entries["rsync"]?.state == .reportOnly)
+        h.root.file("run/systemd/generator/rsync.socket.d/50-portward-owner.conf", "[Socket]\n")
+        h.daemon.poll()
+        #expect(holder.ports == ["873/tcp", "873/udp"])
     }
 
     /// An entry added, portward reloaded, then `systemctl daemon-reload` (the generator

@@ -32,6 +32,20 @@ import Testing
         #expect(Self.contents(OwnerDropIn.path(for: "freeradius.service", in: output)) != nil)
     }
 
+    /// A socket unit of the owner's name (in any of systemd's unit directories under the
+    /// root) gets its drop-in too; another owner does not.
+    @Test func aSocketActivatedOwnersSocketUnitGetsADropIn() throws {
+        let root = TemporaryTree("portward-generator")
+        root.file("etc/portward/ports.conf", "rsync 873 tcp unit:rsync.service\nradius 1812 udp unit:freeradius.service\n")
+        root.file("lib/systemd/system/rsync.socket", "[Socket]\nListenStream=873\n")
+        let output = root.path + "/run/systemd/generator"
+        try GeneratorCommand(context: TargetContext(root: root.path), directory: output).run(on: CapturedTerminal())
+        let socket = try #require(Self.contents(OwnerDropIn.path(for: "rsync.socket", in: output)))
+        #expect(socket.hasSuffix("[Socket]\nExecStartPre=-+/usr/sbin/portward register-owner rsync.service\n"))
+        #expect(Self.contents(OwnerDropIn.path(for: "rsync.service", in: output)) != nil)
+        #expect(access(OwnerDropIn.path(for: "freeradius.socket", in: output), F_OK) != 0)
+    }
+
     @Test("host and pods entries leave portward.service as shipped", arguments: [
         "radius 1812 udp unit:freeradius.service\n",
         "dns 10053 udp - netns=pods\nweb 8080 tcp netns=host\n",

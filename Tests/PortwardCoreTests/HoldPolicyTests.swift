@@ -39,16 +39,6 @@ import Testing
         #expect(HoldPolicy.notHoldable(e[7], hookedUnits: Self.hooked) == "no owner (reservation only)")
     }
 
-    /// systemd binds a socket-activated service's ports for its .socket before the service
-    /// (and its start hook) runs: holding them would keep the socket unit from listening.
-    @Test func socketActivatedServicesAreNotHeld() {
-        let sockets = ["rsync.service": "rsync.socket"]
-        let (targets, _) = HoldPolicy.holdable(Self.configuration, hookedUnits: Self.hooked, socketActivated: sockets)
-        #expect(targets.map(\.description) == ["1812/udp", "1813/udp"])
-        #expect(HoldPolicy.notHoldable(Self.configuration.entries[0], hookedUnits: Self.hooked, socketActivated: sockets)
-                == "rsync.service is socket-activated (rsync.socket): systemd binds its ports, so they are not held")
-    }
-
     @Test func runningOwnersAreNotHeld() {
         let (targets, _) = HoldPolicy.holdable(Self.configuration, hookedUnits: Self.hooked)
         #expect(HoldPolicy.wanted(targets, running: ["rsync.service"]).map(\.description) == ["1812/udp", "1813/udp"])

@@ -133,7 +133,8 @@ enum HoldHook {
 /// `portward generator NORMAL_DIR [EARLY_DIR LATE_DIR]`: the systemd generator
 /// (systemd.generator(7), installed as /usr/lib/systemd/system-generators/portward-generator,
 /// a link to the binary). Writes `NORMAL_DIR/UNIT.d/50-portward-owner.conf` for every
-/// `unit:` owner that is a service (`OwnerDropIn`), and
+/// `unit:` owner that is a service (`OwnerDropIn`), and for the socket unit that activates
+/// it, when there is one (`OwnerRegistry.socketUnits`), and
 /// `NORMAL_DIR/portward.service.d/50-portward-netns.conf` when an entry reaches other
 /// network namespaces (`NetnsServiceDropIn`: what entering them takes). Configuration
 /// errors are reported on stderr and the valid entries still get their drop-ins: a
@@ -154,7 +155,8 @@ public struct GeneratorCommand {
     public func run(on terminal: any Terminal = StandardTerminal()) throws(ExitStatus) {
         let loaded = ConfigLoader(root: context.root).load()
         terminal.report(loaded.diagnostics.filter { $0.severity == .error })
-        var dropIns = OwnerDropIn.dropIns(loaded.configuration, executable: executable)
+        let socketUnits = OwnerRegistry(context).socketUnits(GuardPolicy.ownerUnits(loaded.configuration))
+        var dropIns = OwnerDropIn.dropIns(loaded.configuration, socketUnits: socketUnits, executable: executable)
             .map { (unit: $0.unit, path: OwnerDropIn.path(for: $0.unit, in: directory), contents: $0.contents) }
         if let contents = NetnsServiceDropIn.contents(loaded.allEntries) {
             dropIns.append((NetnsServiceDropIn.unit, NetnsServiceDropIn.path(in: directory), contents))

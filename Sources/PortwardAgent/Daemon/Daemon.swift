@@ -523,9 +523,7 @@ public final class Daemon {
         guardProtections = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable,
                                                    hookedUnits: hooked)
         // The hold fallback where the guard is not in force.
-        let socketActivated = ownerGuard.unavailable == nil ? [:] : environment.ownerRegistry?.socketUnits(units) ?? [:]
-        for event in holdKeeper.update(configuration, hookedUnits: hooked, socketActivated: socketActivated,
-                                       unavailable: ownerGuard.unavailable) { log(event) }
+        for event in holdKeeper.update(configuration, hookedUnits: hooked, unavailable: ownerGuard.unavailable) { log(event) }
         publishProtections()
     }
 

@@ -38,7 +38,6 @@ final class HoldKeeper {
     private var overLimit: [String: Int] = [:]
     private var configuration = Configuration()
     private var hooked: Set<String> = []
-    private var socketActivated: [String: String] = [:]
     /// Why the guard is unavailable, while the fallback is active; nil: inactive.
     private(set) var active: String?
 
@@ -59,13 +58,9 @@ final class HoldKeeper {
 
     /// Follows the configuration and the guard's availability: `unavailable` nil (the guard
     /// is in force, or the fallback is off) releases everything. Returns the events to log.
-    /// `socketActivated`: the unit owners a socket unit activates (`OwnerRegistry.socketUnits`),
-    /// never held.
-    func update(_ configuration: Configuration, hookedUnits: Set<String>, socketActivated: [String: String] = [:],
-                unavailable: String?) -> [JournalEvent] {
+    func update(_ configuration: Configuration, hookedUnits: Set<String>, unavailable: String?) -> [JournalEvent] {
         self.configuration = configuration
         hooked = hookedUnits
-        self.socketActivated = socketActivated
         guard let unavailable, holder != nil else {
             active = nil
             holdable = []
@@ -73,8 +68,7 @@ final class HoldKeeper {
             return sync()
         }
         active = unavailable
-        (holdable, overLimit) = HoldPolicy.holdable(configuration, hookedUnits: hookedUnits, socketActivated: socketActivated,
-                                                    limit: limit)
+        (holdable, overLimit) = HoldPolicy.holdable(configuration, hookedUnits: hookedUnits, limit: limit)
         let units = Set(holdable.map(\.unit))
         released = released.filter { units.contains($0.key) }
         heldSince = heldSince.filter { units.contains($0.key) }
@@ -153,8 +147,7 @@ final class HoldKeeper {
         var result: [String: EntryProtection] = [:]
         let running = Set(released.keys)
         for entry in configuration.entries where entry.owner != .any {
-            result[entry.name] = HoldPolicy.protection(of: entry, unavailable: active, hookedUnits: hooked,
-                                                       socketActivated: socketActivated, holdable: holdable,
+            result[entry.name] = HoldPolicy.protection(of: entry, unavailable: active, hookedUnits: hooked, holdable: holdable,
                                                        overLimit: overLimit, running: running, failures: failures, limit: limit)
         }
         return result

@@ -33,9 +33,14 @@ public struct OwnerRegistry {
     }
 
     /// The units of `units` whose generator drop-in exists (systemd loaded it: generators
-    /// run at boot and at every daemon-reload).
+    /// run at boot and at every daemon-reload), and, for a socket-activated one, its socket
+    /// unit's drop-in too (without it the socket unit's listeners would be refused).
     func hooked(_ units: [String]) -> Set<String> {
-        Set(units.filter { access(OwnerDropIn.path(for: $0, in: generatorDirectory), F_OK) == 0 })
+        let withDropIn = units.filter { access(OwnerDropIn.path(for: $0, in: generatorDirectory), F_OK) == 0 }
+        let sockets = socketUnits(withDropIn)
+        return Set(withDropIn.filter { unit in
+            sockets[unit].map { access(OwnerDropIn.path(for: $0, in: generatorDirectory), F_OK) == 0 } ?? true
+        })
     }
 
     /// systemd's system unit directories, in its search order (systemd.unit(5)), under the

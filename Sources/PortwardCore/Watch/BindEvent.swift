@@ -46,9 +46,7 @@ public struct BindEvent: Codable, Hashable, Sendable {
             guard let uid else { return .unattributed }
             return self.uid == uid ? .expected : .wrongOwner
         case .unit(let name):
-            // pid 1: systemd binding the unit's .socket (socket activation), which the
-            // guard lets through too (guard.bpf.c caller_is_owner).
-            if unit == name || pid == 1 || (ownerCgroups[name].map { $0 != 0 && $0 == cgroupID } ?? false) { return .expected }
+            if unit == name || (ownerCgroups[name].map { $0 != 0 && $0 == cgroupID } ?? false) { return .expected }
             return unit == nil ? .unattributed : .wrongOwner
         case .exe(let path):
             guard let executablePath else { return .unattributed }

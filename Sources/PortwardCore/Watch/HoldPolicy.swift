@@ -33,9 +33,6 @@ public struct HoldTarget: Hashable, Sendable, Comparable, CustomStringConvertibl
 /// - `user:` owners: no start hook tells portward when the user's program is about to
 ///   bind, so a held port would lock the owner out (report-only);
 /// - `exe:` owners, other unit types, units without the drop-in: no hook either;
-/// - socket-activated services (`socketActivated`: a `.socket` unit of the same name):
-///   systemd binds their ports for the socket unit before the service (and its hook) runs,
-///   so a held port would keep the socket unit from listening;
 /// - entries without an owner (reservation only);
 /// - sockets past `limit`, counted over every holdable socket in configuration order
 ///   (entry, then port, then protocol), running owners included, so which ports are held
@@ -47,12 +44,8 @@ public enum HoldPolicy {
     public static let defaultLimit = 8192
 
     /// Why an entry is not held, or nil when it is holdable.
-    /// - Parameters:
-    ///   - hookedUnits: the `unit:` owners whose generator drop-in is in place.
-    ///   - socketActivated: the `unit:` owners that a socket unit activates, with its name
-    ///     (`rsync.service`: `rsync.socket`).
-    public static func notHoldable(_ entry: PortEntry, hookedUnits: Set<String>,
-                                   socketActivated: [String: String] = [:]) -> String? {
+    /// - Parameter hookedUnits: the `unit:` owners whose generator drop-in is in place.
+    public static func notHoldable(_ entry: PortEntry, hookedUnits: Set<String>) -> String? {
         switch entry.owner {
         case .any: return "no owner (reservation only)"
         case .user: return "user: owners are not held: no start hook releases the port to the user's program"
@@ -61,9 +54,6 @@ public enum HoldPolicy {
             if entry.guardMode == .reportOnly { return "guard=report-only in the configuration" }
             guard OwnerDropIn.canRegister(name) else {
                 return "only a .service owner has the start hook that releases its ports; \(name) cannot be held for"
-            }
-            if let socket = socketActivated[name] {
-                return "\(name) is socket-activated (\(socket)): systemd binds its ports, so they are not held"
             }
             guard hookedUnits.contains(name) else {
                 return "the generator's drop-in for \(name) is missing: run systemctl daemon-reload"
@@ -76,13 +66,11 @@ public enum HoldPolicy {
     /// running owners included), at most `limit`; `overLimit` counts, per entry name, the
     /// sockets left out by the limit.
     public static func holdable(_ configuration: Configuration, hookedUnits: Set<String>,
-                                socketActivated: [String: String] = [:],
                                 limit: Int = defaultLimit) -> (targets: [HoldTarget], overLimit: [String: Int]) {
         var targets: [HoldTarget] = []
         var overLimit: [String: Int] = [:]
         var seen = Set<HoldTarget>()
-        for entry in configuration.entries
-        where notHoldable(entry, hookedUnits: hookedUnits, socketActivated: socketActivated) == nil {
+        for entry in configuration.entries where notHoldable(entry, hookedUnits: hookedUnits) == nil {
             guard case .unit(let unit) = entry.owner else { continue }
             for range in entry.ranges {
                 for port in range.lower...range.upper where port != 0 {
@@ -112,10 +100,9 @@ public enum HoldPolicy {
     ///   - unavailable: why the guard is unavailable (prefixes a report-only reason).
     ///   - failures: the holdable sockets that could not be bound, with why (`EADDRINUSE`...).
     public static func protection(of entry: PortEntry, unavailable: String, hookedUnits: Set<String>,
-                                  socketActivated: [String: String] = [:],
                                   holdable: [HoldTarget], overLimit: [String: Int], running: Set<String>,
                                   failures: [HoldTarget: String], limit: Int = defaultLimit) -> EntryProtection {
-        if let reason = notHoldable(entry, hookedUnits: hookedUnits, socketActivated: socketActivated) {
+        if let reason = notHoldable(entry, hookedUnits: hookedUnits) {
             if entry.owner == .any { return EntryProtection(.unguarded, reason: reason) }
             return EntryProtection(.reportOnly, reason: "\(unavailable); \(reason)")
         }

@@ -15,8 +15,9 @@
 #     5 s of the bind (the latency is printed: the journal's __REALTIME_TIMESTAMP minus the
 #     time the binder printed right after bind(), both CLOCK_REALTIME of the same kernel);
 #   - socket activation: e2e-sockact.socket (enabled) listens on 40300/tcp, declared for
-#     unit:e2e-sockact.service: systemd (PID 1) binds it at boot under the guard, and status
-#     says ok (systemd's listener is the owner's), guarded.
+#     unit:e2e-sockact.service: the generator's drop-in for the socket unit registers its
+#     cgroup, so systemd binds it at boot under the guard, and status says ok (systemd's
+#     listener is the owner's), guarded.
 e2e_begin 11-events
 events=$E2E_DIR/fixtures/events
 rounds=${E2E_EVENT_ROUNDS:-5}
@@ -30,7 +31,10 @@ cp "$events/50-e2e-slow-checks.conf" "$B/units/portward.service.d/"
 e2e_unit e2e-keywriter.service -
 e2e_unit e2e-sockact.socket sockets.target
 e2e_unit e2e-sockact.service -
-E2E_BOOT_ARGS=()
+# The generator, for the owners' drop-ins (e2e-sockact.socket's among them).
+mkdir -p "$B/generators"
+ln -s /usr/sbin/portward "$B/generators/portward-generator"
+E2E_BOOT_ARGS=(--bind-ro="$B/generators:/usr/local/lib/systemd/system-generators")
 e2e_allow_bpf CAP_PERFMON
 if ! e2e_boot; then e2e_expect "container boots" false; e2e_result; exit 0; fi
 
@@ -49,8 +53,12 @@ e2e_expect "post_bind4, post_bind6 and sysctl (with the command) are attached to
 e2e_result 11-events-mode
 
 # --- socket activation ------------------------------------------------------------------
-# systemd (PID 1) bound e2e-sockact.socket's 40300/tcp at boot, after portward guarded it
-# for e2e-sockact.service: the guard let PID 1 through, status counts its listener.
+# systemd bound e2e-sockact.socket's 40300/tcp at boot (its "(sd-listen)" helper, in the
+# socket unit's cgroup), after portward guarded it for e2e-sockact.service: the generator's
+# drop-in for the socket unit registered that cgroup first, so the guard let the bind
+# through; systemd (PID 1) holds the listener, which status counts as the owner's.
+e2e_expect "the generator wrote e2e-sockact.socket's drop-in" \
+    e2e_exec test -f /run/systemd/generator/e2e-sockact.socket.d/50-portward-owner.conf
 e2e_expect "e2e-sockact.socket is listening (systemd bound the guarded 40300/tcp)" \
     e2e_eq "$(e2e_show e2e-sockact.socket ActiveState)" active
 e2e_expect "40300/tcp is held by systemd" \
