@@ -293,6 +293,27 @@ final class FakeNetns {
         #expect(h.journal.entries.count <= 22)
     }
 
+    /// During a flood that has spent the minute's conflict budget, portward's own alerts
+    /// still get through: a drift repair, a broken reload.
+    @Test func portwardsOwnAlertsGetThroughAFlood() throws {
+        let h = DaemonHarness(config: Self.bulk)
+        try h.daemon.start()
+        h.journal.clear()
+        h.sockets.records = (0..<500).map { (i: Int) -> SocketRecord in
+            SocketRecord.udp(UInt16(45000 + i), uid: UInt32(20000 + i), inode: UInt64(1 + i))
+        }
+        h.daemon.poll()
+        #expect(h.journal.entries(.conflictStarted).count == 20, "the budget is spent")
+        h.kernel.value = PortSet()
+        h.clock.now += 1
+        h.daemon.poll()
+        #expect(h.journal.entries(.driftRepaired).count == 1)
+        h.root.file("etc/portward/ports.conf", "bulk 45000-46999 udp user:1000\nbroken 70000\n")
+        h.daemon.reload()
+        #expect(h.journal.entries(.reloadFailed).count == 1)
+        #expect(h.journal.entries(.conflictStarted).count == 20)
+    }
+
     @Test func aWriterRewritingTheKeyGetsOneWarningThenASummary() throws {
         let h = DaemonHarness(config: "radius 1812 udp\n")
         try h.daemon.start()
