@@ -135,6 +135,30 @@ final class FakeEventBackend: GuardBackend {
         #expect(h.journal.entries(.guardDenied).map(\.message) == ["guard: pid 990 (nc) uid 4243 bound the report-only port 7003/tcp (quiet) 3 times"])
     }
 
+    /// A socket unit's hook registered its cgroup for the owner after the map was written
+    /// (systemd creates the listeners there, in "(sd-listen)", which is gone when the event
+    /// is read): the bind is the owner's, not reported.
+    @Test func aBindFromACgroupRegisteredSinceIsTheOwners() throws {
+        let backend = FakeEventBackend()
+        let h = Self.harness("rsync 873 tcp unit:rsync.service\n", backend)
+        let registry = DaemonHoldTests.registry(h)
+        h.ownerRegistry = registry
+        h.root.file("run/systemd/generator/rsync.service.d/50-portward-owner.conf", "[Service]\n")
+        try h.daemon.start()
+        h.journal.clear()
+        try registry.record("rsync.service", id: 51, path: "/sys/fs/cgroup/system.slice/rsync.socket")
+        backend.waiting = [.bound(GuardDenial(key: GuardKey(netnsCookie: 77, transport: .tcp, port: 873), family: 4, pid: 36, uid: 0,
+                                              cgroupID: 51, command: "(sd-listen)", allowed: true)),
+                           .bound(GuardDenial(key: GuardKey(netnsCookie: 77, transport: .tcp, port: 873), family: 4, pid: 37, uid: 0,
+                                              cgroupID: 52, command: "ypserv", allowed: true))]
+        h.daemon.readGuardEvents()
+        h.daemon.flushEvents()
+        #expect(h.journal.entries(.guardDenied).map(\.message) == ["guard: pid 37 (ypserv) uid 0 bound the report-only port 873/tcp (rsync)"],
+                "only the other cgroup's bind")
+        h.daemon.poll()
+        #expect(h.published?.watch?.ownerBinds["rsync"]?.pid == 36)
+    }
+
     @Test func anOwnerBindIsRecordedForStatus() throws {
         let backend = FakeEventBackend()
         let h = Self.harness("svc 7001 tcp user:4242\nweb 8080 tcp -\n", backend)

@@ -179,6 +179,7 @@ public final class Daemon {
                                 holdsUnitOwners: options.holdEnabled(context) && environment.portHolder != nil,
                                 events: options.events, selfPID: UInt32(bitPattern: environment.pid),
                                 selfNetnsInode: NetnsFiles.identity(of: "/proc/self/ns/net")?.inode)
+        if let registry = environment.ownerRegistry { ownerGuard.recordedCgroup = { registry.recorded($0) } }
         holdKeeper = HoldKeeper(holder: options.holdEnabled(context) ? environment.portHolder : nil,
                                 registry: environment.ownerRegistry, procRoot: options.procRoot)
         publisher = DaemonViewPublisher(store: context.daemonViewStore,

@@ -166,6 +166,10 @@ final class OwnerGuard {
     private let selfNetnsInode: UInt64?
     private var userIDs: [String: UInt32] = [:]
     private var unitCgroups: [String: UInt64] = [:]
+    /// The cgroup id the owner registry has for a unit now (`OwnerRegistry.recorded`): a
+    /// hook may have registered one since the map was written here (a socket unit's, whose
+    /// listeners systemd then creates in that cgroup). Set by the daemon.
+    var recordedCgroup: (String) -> UInt64? = { _ in nil }
     /// Records not journalled yet (`takeUnjournalled`); a subset of `pending`.
     private var unjournalled: [GuardDenialRecord] = []
     private var keyWrites: [SysctlWrite] = []
@@ -388,7 +392,12 @@ final class OwnerGuard {
                 let bind = BindEvent(port: record.key.port, transport: record.key.transport, pid: record.pid, uid: record.uid,
                                      cgroupID: record.cgroupID, command: record.command, unit: systemdUnit(ofPID: pid),
                                      executablePath: entry.owner.isExe ? processExecutable(pid) : nil, at: now)
-                switch bind.verdict(owner: entry.owner, userIDs: userIDs, ownerCgroups: unitCgroups) {
+                var verdict = bind.verdict(owner: entry.owner, userIDs: userIDs, ownerCgroups: unitCgroups)
+                if verdict != .expected, case .unit(let unit) = entry.owner, let recorded = recordedCgroup(unit), recorded != 0,
+                   recorded == record.cgroupID {
+                    verdict = .expected   // registered since (a socket unit's listener, "(sd-listen)")
+                }
+                switch verdict {
                 case .expected:
                     ownerBinds[entry.name] = bind
                 case .wrongOwner, .unattributed:
