@@ -193,6 +193,15 @@ struct DaemonGuardIntegrationTests {
 @Suite(.enabled(if: BPFBox.guardAvailable, "\(BPFBox.unavailableReason ?? "")"))
 struct UnitOwnerGuardIntegrationTests {
     static let prologue = DaemonGuardIntegrationTests.prologue + """
+        # killed_guard: radius 7001/tcp for owner.service, guarded by a --guard daemon that is
+        # then killed (-9): its pins stay.
+        killed_guard() {
+            printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            start --guard
+            wait_log 1 'owner guard in force for radius'
+            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
+        }
         # hook UNIT: what systemd's ExecStartPre=-+portward register-owner %n does, in a new cgroup.
         hook() { mkdir "$CG/$1"; sh -c "echo \\$\\$ >'$CG/$1/cgroup.procs'; exec '$PORTWARD' register-owner --root '$ROOT' '$1'" >/dev/null; }
         stop_unit() { rmdir "$CG/$1"; }
@@ -251,11 +260,7 @@ struct UnitOwnerGuardIntegrationTests {
     @Test("a --root daemon with the guard off, and its owners' hooks, leave the pinned guard alone")
     func rootWithoutGuardLeavesThePins() throws {
         let v = try BPFBox.values(Self.prologue + """
-            printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
-            generate
-            start --guard
-            wait_log 1 'owner guard in force for radius'
-            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
+            killed_guard
             start --no-guard
             for _ in $(seq 600); do grep -q 'switched off' "$ROOT/run/portward/daemon.json" 2>/dev/null && break; sleep 0.05; done
             say published sh -c "grep -c 'switched off' '$ROOT/run/portward/daemon.json' || true"
@@ -275,11 +280,7 @@ struct UnitOwnerGuardIntegrationTests {
     @Test("the hook works from the unit's own network namespace (PrivateNetwork=), and with the daemon killed")
     func hookInPrivateNetns() throws {
         let v = try BPFBox.values(Self.prologue + """
-            printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
-            generate
-            start --guard
-            wait_log 1 'owner guard in force for radius'
-            kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
+            killed_guard
             mkdir "$CG/owner.service"
             sh -c "echo \\$\\$ >'$CG/owner.service/cgroup.procs'; exec unshare -n '$PORTWARD' register-owner --root '$ROOT' owner.service"
             as owner --cgroup "$CG/owner.service" bind 4/tcp/7001

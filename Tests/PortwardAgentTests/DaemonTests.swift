@@ -272,15 +272,21 @@ final class FakeNetns {
         #expect(h.published?.omitted == nil)
     }
 
-    @Test func manyHoldersAreCappedAndSummedUpOncePerMinute() throws {
-        let h = DaemonHarness(config: Self.bulk)
+    /// A started daemon on `bulk` whose first check after the start sees 500 holders (one
+    /// uid each, no process visible): 500 conflict groups.
+    static func flooded() throws -> DaemonHarness {
+        let h = DaemonHarness(config: bulk)
         try h.daemon.start()
         h.journal.clear()
-        // 500 holders (one uid each, no process visible): 500 groups.
         h.sockets.records = (0..<500).map { (i: Int) -> SocketRecord in
             SocketRecord.udp(UInt16(45000 + i), uid: UInt32(20000 + i), inode: UInt64(1 + i))
         }
         h.daemon.poll()
+        return h
+    }
+
+    @Test func manyHoldersAreCappedAndSummedUpOncePerMinute() throws {
+        let h = try Self.flooded()
         #expect(h.journal.entries(.conflictStarted).count == 20)
         h.sockets.records = []
         h.clock.now += 10
@@ -296,13 +302,7 @@ final class FakeNetns {
     /// During a flood that has spent the minute's conflict budget, portward's own alerts
     /// still get through: a drift repair, a broken reload.
     @Test func portwardsOwnAlertsGetThroughAFlood() throws {
-        let h = DaemonHarness(config: Self.bulk)
-        try h.daemon.start()
-        h.journal.clear()
-        h.sockets.records = (0..<500).map { (i: Int) -> SocketRecord in
-            SocketRecord.udp(UInt16(45000 + i), uid: UInt32(20000 + i), inode: UInt64(1 + i))
-        }
-        h.daemon.poll()
+        let h = try Self.flooded()
         #expect(h.journal.entries(.conflictStarted).count == 20, "the budget is spent")
         h.kernel.value = PortSet()
         h.clock.now += 1
