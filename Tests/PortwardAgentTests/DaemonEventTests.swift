@@ -67,6 +67,24 @@ final class FakeEventBackend: GuardBackend {
         #expect(h.journal.entries(.degraded).count == 1, "said once")
     }
 
+    /// No entry needs the guard: the programs (for the events only) load after READY=1,
+    /// off the boot path; a guarded entry has them loaded before it.
+    @Test func programsOnlyTheEventsWantLoadAfterReady() throws {
+        for (config, beforeReady) in [("web 8080 tcp -\n", false), ("svc 7001 tcp user:4242\n", true)] {
+            let backend = FakeEventBackend()
+            let h = DaemonHarness(config: config)
+            var readyAtInstall: [Bool] = []
+            h.guardProvider = GuardProvider(install: { () throws(BPFGuardError) -> any GuardBackend in
+                readyAtInstall.append(h.notifier.sent.contains { if case .ready = $0 { true } else { false } })
+                return backend
+            }, clearPinned: {})
+            h.options = DaemonOptions(interval: 1, ownerGuard: true, safetyInterval: 60)
+            try h.daemon.start()
+            #expect(readyAtInstall == [!beforeReady], "\(config)")
+            #expect(h.daemon.watchMode.mode == .events, "\(config)")
+        }
+    }
+
     @Test func withoutBPFOrWithNoEventsItPolls() throws {
         let none = DaemonHarness(config: "web 8080 tcp -\n")
         try none.daemon.start()

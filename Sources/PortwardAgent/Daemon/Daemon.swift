@@ -365,7 +365,10 @@ public final class Daemon {
         poller?.excludedInodes = { [holdKeeper] in holdKeeper.inodes }
         log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: false))
         // The guard before READY: units ordered after portward.service find it in place.
+        // Programs only the events want (no entry is guarded) load after READY.
+        ownerGuard.deferEventsOnlyInstall = true
         applyGuard(loaded.configuration)
+        ownerGuard.deferEventsOnlyInstall = false
         namespaces = NetnsFollower(context: context, configuration: loaded.allEntries, force: options.force,
                                    discover: environment.discoverNamespaces, open: environment.openNamespace,
                                    log: { [journal] in journal.log($0) },
@@ -373,6 +376,7 @@ public final class Daemon {
         // READY first: the boot path waits for it, not for the first holder scan nor for
         // the other namespaces.
         ready()
+        if ownerGuard.installDeferred { applyGuard(loaded.configuration) }
         poll()
         rescanNamespaces()
     }

@@ -158,6 +158,12 @@ final class OwnerGuard {
     /// they are in force (the programs attached and the declared ports written).
     private let eventsWanted: Bool
     private(set) var eventsInForce = false
+    /// Set by the daemon around its start's `apply`: when no entry needs the guard and only
+    /// the events want the programs, their install waits until after READY=1 (`installDeferred`
+    /// is then true, and the daemon applies again): the boot path does not pay libbpf's
+    /// start-up (about 6.9 M instructions, BENCHMARKS.md) for programs that refuse nothing.
+    var deferEventsOnlyInstall = false
+    private(set) var installDeferred = false
     /// Why the events are not in force (shown by `status`); nil when they are.
     private(set) var eventsUnavailable: String? = "not started"
     /// The daemon's own pid and network namespace inode: its own key writes are not foreign,
@@ -232,7 +238,13 @@ final class OwnerGuard {
         }
         // The events need the programs even when nothing is guarded.
         let wantsEvents = eventsWanted && !configuration.declaredPorts.isEmpty
+        installDeferred = false
         if backend == nil {
+            if rules.isEmpty && wantsEvents && deferEventsOnlyInstall {
+                installDeferred = true
+                unavailable = nil
+                return []
+            }
             if rules.isEmpty && !wantsEvents {
                 if eventsWanted { eventsUnavailable = "no ports are declared" }
                 // Nothing to guard: no programs are loaded for nothing, but entries a
