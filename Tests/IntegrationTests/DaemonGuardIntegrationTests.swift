@@ -254,6 +254,32 @@ struct UnitOwnerGuardIntegrationTests {
         #expect(v["status"] == "guarded guarded", "\(v["status"] ?? "")")
     }
 
+    /// Socket activation: the socket unit's drop-in runs the hook from the socket unit's
+    /// cgroup. Before the service runs, that cgroup becomes the owner (systemd makes the
+    /// listeners there); while the service runs, the service stays the owner.
+    @Test("the socket unit's hook makes its cgroup the owner until the service runs, and never takes it from a running service")
+    func socketUnitHook() throws {
+        let v = try BPFBox.values(Self.prologue + """
+            printf 'radius 7001 tcp unit:owner.service\\n' >"$ROOT/etc/portward/ports.conf"
+            generate
+            start --guard
+            wait_log 1 'owner guard in force for radius'
+            sock() { mkdir -p "$CG/owner.socket"; sh -c "echo \\$\\$ >'$CG/owner.socket/cgroup.procs'; exec '$PORTWARD' register-owner --root '$ROOT' owner.service"; }
+            sock
+            as listener --cgroup "$CG/owner.socket" bind 4/tcp/7001
+            as other --cgroup "$CG/other" bind 4/tcp/7001
+            hook owner.service
+            as service --cgroup "$CG/owner.service" bind 4/tcp/7001
+            sock | sed 's/^/again /'
+            as service-after --cgroup "$CG/owner.service" bind 4/tcp/7001
+            """)
+        #expect(v["listener 4/tcp/7001"] == "bound", "\(v)")
+        #expect(v["other 4/tcp/7001"] == "EADDRINUSE")
+        #expect(v["service 4/tcp/7001"] == "bound")
+        #expect(v["again registered owner.service"]?.contains("(owner.service runs)") == true, "\(v)")
+        #expect(v["service-after 4/tcp/7001"] == "bound", "the running service is still the owner")
+    }
+
     /// The pins are the host's: a `--root` daemon switched off (a test's, an image build's)
     /// must not empty them, nor may its owners' hooks rewrite them. Here the pins a killed
     /// `--guard` daemon left stay exactly as they were (the box stands for the host).

@@ -73,14 +73,17 @@ final class FakeEventBackend: GuardBackend {
         for (config, beforeReady) in [("web 8080 tcp -\n", false), ("svc 7001 tcp user:4242\n", true)] {
             let backend = FakeEventBackend()
             let h = DaemonHarness(config: config)
-            var readyAtInstall: [Bool] = []
+            var readyAtInstall: [Bool] = [], readyAtClear: [Bool] = []
+            let ready = { h.notifier.sent.contains { if case .ready = $0 { true } else { false } } }
             h.guardProvider = GuardProvider(install: { () throws(BPFGuardError) -> any GuardBackend in
-                readyAtInstall.append(h.notifier.sent.contains { if case .ready = $0 { true } else { false } })
+                readyAtInstall.append(ready())
                 return backend
-            }, clearPinned: {})
+            }, clearPinned: { readyAtClear.append(ready()) })
             h.options = DaemonOptions(interval: 1, ownerGuard: true, safetyInterval: 60)
             try h.daemon.start()
             #expect(readyAtInstall == [!beforeReady], "\(config)")
+            // Deferred: a previous daemon's pinned entries are emptied before READY all the same.
+            #expect(readyAtClear == (beforeReady ? [] : [false]), "\(config)")
             #expect(h.daemon.watchMode.mode == .events, "\(config)")
         }
     }

@@ -121,9 +121,13 @@ final class FakePortHolder: PortHolder {
         h.root.file(dropIn, "[Service]\n")
         h.daemon.poll()
         #expect(h.published?.ownerGuard?.entries["rsync"] == EntryProtection(.guarded))
+        // daemon-reload empties the generator directory and runs the generators again: a
+        // check in that gap keeps the guard; a reload (or start) sees the drop-in gone.
         unlink(h.root.path + "/" + dropIn)
         h.daemon.poll()
-        #expect(h.published?.ownerGuard?.entries["rsync"]?.state == .reportOnly, "and back when it goes")
+        #expect(h.published?.ownerGuard?.entries["rsync"] == EntryProtection(.guarded), "not lost in daemon-reload's gap")
+        h.daemon.reload()
+        #expect(h.published?.ownerGuard?.entries["rsync"]?.state == .reportOnly, "a reload sees it gone")
     }
 
     /// The registry is read under its lock by the daemon and by the owner's start hook: a

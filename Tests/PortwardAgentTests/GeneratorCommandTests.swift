@@ -44,6 +44,16 @@ import Testing
         #expect(socket.hasSuffix("[Socket]\nExecStartPre=-+/usr/sbin/portward register-owner rsync.service\n"))
         #expect(Self.contents(OwnerDropIn.path(for: "rsync.service", in: output)) != nil)
         #expect(access(OwnerDropIn.path(for: "freeradius.socket", in: output), F_OK) != 0)
+
+        // An instance: its own socket unit, or the template's instance (never the plain
+        // name's, which activates another service).
+        root.file("etc/portward/ports.conf", "vpn 7001 tcp unit:vpn@a.service\nweb 8080 tcp unit:web@b.service\n")
+        root.file("usr/lib/systemd/system/vpn@.socket", "[Socket]\nListenStream=7001\n")
+        root.file("usr/lib/systemd/system/web.socket", "[Socket]\nListenStream=8080\n")
+        try GeneratorCommand(context: TargetContext(root: root.path), directory: output).run(on: CapturedTerminal())
+        #expect(Self.contents(OwnerDropIn.path(for: "vpn@a.socket", in: output))?.contains("register-owner vpn@a.service\n") == true)
+        #expect(access(OwnerDropIn.path(for: "web.socket", in: output), F_OK) != 0)
+        #expect(access(OwnerDropIn.path(for: "web@b.socket", in: output), F_OK) != 0)
     }
 
     @Test("host and pods entries leave portward.service as shipped", arguments: [

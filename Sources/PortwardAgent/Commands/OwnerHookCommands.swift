@@ -43,7 +43,8 @@ public struct RegisterOwnerCommand {
             terminal.error("register-owner \(unit): this process has no cgroup v2 directory")
             throw .failure
         }
-        let directory = OwnerRegistry.unitCgroup(processCgroup: own, mountPoint: mount, unit: unit) ?? own
+        let inUnit = OwnerRegistry.unitCgroup(processCgroup: own, mountPoint: mount, unit: unit)
+        let directory = inUnit ?? own
         let id: UInt64
         do { id = try CgroupV2.id(ofDirectory: directory) } catch {
             terminal.error("register-owner \(unit): \(error)")
@@ -52,6 +53,14 @@ public struct RegisterOwnerCommand {
         let registry = OwnerRegistry(context)
         let lock = try? registry.lock(wait: 5)
         defer { lock?.release() }
+        // Run from another unit's cgroup (the socket unit's drop-in: its listeners are made
+        // there) while the service itself runs: the running service stays the owner (its
+        // own later binds must not be refused); its listeners are open already anyway.
+        if inUnit == nil, let recorded = registry.recordedEntry(unit), let path = recorded.path,
+           path.hasSuffix("/" + unit), registry.currentRecordedCgroup(unit) != nil {
+            terminal.out("registered \(unit): kept cgroup \(recorded.id) (\(unit) runs)\n")
+            return
+        }
         do { try registry.record(unit, id: id, path: directory) } catch {
             terminal.error("register-owner \(unit): cannot record cgroup \(id) in \(registry.directory): \(error)")
             throw .failure

@@ -367,7 +367,7 @@ public final class Daemon {
         // The guard before READY: units ordered after portward.service find it in place.
         // Programs only the events want (no entry is guarded) load after READY.
         ownerGuard.deferEventsOnlyInstall = true
-        applyGuard(loaded.configuration)
+        applyGuard(loaded.configuration, refreshHooks: true)
         ownerGuard.deferEventsOnlyInstall = false
         namespaces = NetnsFollower(context: context, configuration: loaded.allEntries, force: options.force,
                                    discover: environment.discoverNamespaces, open: environment.openNamespace,
@@ -448,7 +448,7 @@ public final class Daemon {
             case .success(let committed):
                 for diagnostic in committed.warnings + committed.plan.diagnostics { log(.configuration(diagnostic)) }
                 poller?.reload(loaded.configuration)
-                applyGuard(loaded.configuration)
+                applyGuard(loaded.configuration, refreshHooks: true)
                 poll(updatingStatus: false)
                 let guardedElsewhere = !(namespaces?.guardTargets.isEmpty ?? true)
                 namespaces?.reload(loaded.allEntries)
@@ -485,12 +485,15 @@ public final class Daemon {
     /// recorded cgroup directory now has another id (the unit restarted) than the map
     /// holds, the map is written again (one stat(2) per unit owner and cycle). The hook
     /// normally got there first, and then this only confirms it. Likewise when a unit's
-    /// generator drop-in appeared or went (`systemctl daemon-reload` after the entry was
-    /// added: the entry is guarded from the next check on, without a reload of portward;
-    /// one access(2) per unit owner and cycle).
+    /// generator drop-in appeared (`systemctl daemon-reload` after the entry was added: the
+    /// entry is guarded from the next check on, without a reload of portward; a few
+    /// access(2) per unhooked unit owner and cycle). A drop-in that went is not acted on
+    /// here: `daemon-reload` empties the generator directory and runs the generators again,
+    /// and a check in that gap must not take the guard away; start and reload see it.
     private func checkUnitOwners() {
         guard let registry = environment.ownerRegistry, let configuration = poller?.configuration else { return }
-        if !ownerUnits.isEmpty, registry.hooked(ownerUnits) != hookedUnits {
+        let unhooked = ownerUnits.filter { !hookedUnits.contains($0) }
+        if !unhooked.isEmpty, !registry.hooked(unhooked).isEmpty {
             applyGuard(configuration)
             return
         }
@@ -502,7 +505,10 @@ public final class Daemon {
         }
     }
 
-    private func applyGuard(_ configuration: Configuration) {
+    /// `refreshHooks`: the owners' drop-ins as they are now (start, reload); otherwise a
+    /// unit hooked before stays hooked (see `checkUnitOwners`: `daemon-reload` removes the
+    /// drop-ins for a moment).
+    private func applyGuard(_ configuration: Configuration, refreshHooks: Bool = false) {
         // Other namespaces' entries (netns=) are guarded there too, with their cookies.
         let others = namespaces?.guardTargets ?? []
         var userIDs = UserDatabase.uids(of: configuration)
@@ -511,7 +517,8 @@ public final class Daemon {
             userIDs.merge(UserDatabase.uids(of: other.configuration)) { host, _ in host }
             units += GuardPolicy.ownerUnits(other.configuration).filter { !units.contains($0) }
         }
-        let hooked = environment.ownerRegistry?.hooked(units) ?? []
+        var hooked = environment.ownerRegistry?.hooked(units) ?? []
+        if !refreshHooks { hooked.formUnion(hookedUnits.intersection(units)) }
         ownerUnits = units
         hookedUnits = hooked
         var cgroups: [String: UInt64] = [:]

@@ -241,6 +241,9 @@ final class OwnerGuard {
         installDeferred = false
         if backend == nil {
             if rules.isEmpty && wantsEvents && deferEventsOnlyInstall {
+                // Entries a previous daemon left pinned must not deny until then (nor for
+                // good, should the install after READY fail): emptied now, nothing loaded.
+                provider.clearPinned()
                 installDeferred = true
                 unavailable = nil
                 return []

@@ -49,23 +49,23 @@ public struct OwnerRegistry {
                                   "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"]
 
     /// The services of `units` that a socket unit of the same name activates, with that
-    /// socket unit: `rsync.service` → `rsync.socket`, `sshd@.service` → `sshd.socket`
-    /// (Accept=yes). Found by its unit file in `unitDirectories` (one access(2) per unit
-    /// and directory); a socket unit naming the service with `Service=` under another name
-    /// is not seen.
+    /// socket unit: `rsync.service` → `rsync.socket`, an instance `foo@x.service` →
+    /// `foo@x.socket` (its unit file, or the template `foo@.socket`). Found by the unit file
+    /// in `unitDirectories` (one access(2) per directory and candidate). Not seen: a socket
+    /// unit that names the service with `Service=` under another name. Not checked: which
+    /// ports it listens on (a socket unit of the same name that listens elsewhere, say on a
+    /// unix socket, gets the drop-in too, which then only registers its cgroup first).
     func socketUnits(_ units: [String]) -> [String: String] {
         var found: [String: String] = [:]
         for unit in units where unit.hasSuffix(".service") {
             let stem = String(unit.dropLast(".service".count))
-            var candidates = [stem + ".socket"]
-            if let at = stem.firstIndex(of: "@") { candidates.append(String(stem[..<at]) + ".socket") }
-            search: for socket in candidates {
-                for directory in Self.unitDirectories
-                where access(RootedPath.join(context.root, directory + "/" + socket), F_OK) == 0 {
-                    found[unit] = socket
-                    break search
-                }
+            let socket = stem + ".socket"
+            var files = [socket]
+            if let at = stem.firstIndex(of: "@") { files.append(String(stem[...at]) + ".socket") }
+            let exists = files.contains { file in
+                Self.unitDirectories.contains { access(RootedPath.join(context.root, $0 + "/" + file), F_OK) == 0 }
             }
+            if exists { found[unit] = socket }
         }
         return found
     }
