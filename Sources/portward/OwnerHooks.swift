@@ -14,8 +14,11 @@ extension Portward {
                 ports at it, so the owner can bind them and no one else can. Where the guard is \
                 unavailable and the daemon holds the unit's ports itself (the hold fallback), it \
                 asks the daemon on /run/portward/hold.sock to release them and returns once \
-                they are closed (at most 5 s; without a daemon at once). Exit status 1 when \
-                the cgroup cannot be known or recorded (the "-" keeps the unit starting).
+                they are closed (at most 5 s; without a daemon at once). Run from another \
+                unit's cgroup (the drop-in of the socket unit that activates UNIT), it \
+                registers that cgroup, where systemd creates the listeners, unless UNIT runs. \
+                Exit status 1 when the cgroup cannot be known or recorded (the "-" keeps the \
+                unit starting).
                 """)
 
         @OptionGroup var options: CommonOptions
@@ -61,7 +64,10 @@ extension Portward {
                 boot and at every daemon-reload with its output directories. Writes \
                 NORMAL_DIR/UNIT.d/50-portward-owner.conf with ExecStartPre=-+/usr/sbin/portward \
                 register-owner %n and ExecStopPost=-+/usr/sbin/portward owner-stopped %n for \
-                every unit: owner that is a .service. When an entry reaches other network \
+                every unit: owner that is a .service, and for its socket unit NAME.socket when \
+                there is one (socket activation) NORMAL_DIR/NAME.socket.d/50-portward-owner.conf \
+                with ExecStartPre=-+/usr/sbin/portward register-owner NAME.service. When an \
+                entry reaches other network \
                 namespaces (netns=all or names), also \
                 NORMAL_DIR/portward.service.d/50-portward-netns.conf: CAP_SYS_ADMIN, \
                 RestrictNamespaces=net and ReadWritePaths=/proc/sys/net, which entering them \

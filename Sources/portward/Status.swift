@@ -37,6 +37,10 @@ extension Portward {
                                    valueName: "NAME|PATH|all"))
         var netns: String?
 
+        func validate() throws {
+            if netns == "" { throw ValidationError("--netns needs a name, a path or all") }
+        }
+
         func run() throws {
             let namespaces: StatusCommand.Namespaces = switch netns {
             case nil: .host

@@ -287,7 +287,7 @@ final class FakeRoot {
     }
 }
 
-@Suite struct ServiceDatabaseTests {
+@Suite struct NetworkServicesTests {
     @Test func rsyncIs873() {
         // Debian's netbase /etc/services: "rsync 873/tcp".
         #expect(NetworkServices.port(named: "rsync", protocol: .tcp) == 873)

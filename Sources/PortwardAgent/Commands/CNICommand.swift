@@ -8,14 +8,8 @@ import PortwardLinux
 /// runs a plugin without arguments and with `CNI_COMMAND` in the environment (CNI spec 1.x,
 /// "Protocol parameters"), which no portward subcommand needs: that pair selects this mode.
 public enum CNICommand {
-    /// True when a process started with `arguments` (without argv[0]) and `environment` is a
-    /// CNI plugin invocation: no arguments and `CNI_COMMAND` set (to anything: an unknown
-    /// command gets the spec's error 4).
-    public static func isInvocation(arguments: [String], environment: [String: String]) -> Bool {
-        arguments.isEmpty && environment["CNI_COMMAND"] != nil
-    }
-
-    /// For `main` when the process got no arguments: when `CNI_COMMAND` is set, handles the
+    /// For `main` when the process got no arguments: when `CNI_COMMAND` is set (to anything:
+    /// an unknown command gets the spec's error 4), handles the
     /// invocation (`run`, with the process environment) and returns its exit status; nil
     /// otherwise (one getenv(3), nothing else, on the ordinary path).
     public static func runIfInvoked() -> Int32? {
