@@ -2,7 +2,7 @@ import Foundation
 
 /// The real tools the metrics and schema tests drive: Debian's `prometheus` (promtool),
 /// `prometheus-node-exporter`, `curl`, `iproute2` (ss) and `python3-jsonschema`
-/// (scripts/deps installs them). Each test is skipped when its tool is missing.
+/// (`scripts/deps --tests` installs them). Each test is skipped when its tool is missing.
 enum ExternalTools {
     static let promtool = find("promtool")
     static let nodeExporter = find("prometheus-node-exporter")

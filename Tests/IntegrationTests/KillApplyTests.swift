@@ -24,7 +24,7 @@ struct KillApplyTests {
         #expect(r.stdout.contains(" random=\(kills) "), "\(r.stdout)")
         let writes = r.stdout.split(separator: " ").first.flatMap { Int($0.dropFirst("writes=".count)) } ?? -1
         if command == "apply" {
-            // The strace sweep ran (strace is in scripts/deps) and covered several chunks.
+            // The strace sweep ran (strace is in scripts/deps --tests) and covered several chunks.
             #expect(writes >= 5, "\(r.stdout)")
         } else {
             #expect(writes == 0, "\(r.stdout)")
