@@ -19,7 +19,7 @@ import Testing
         let owners = r.stderr.split(separator: "\n").filter { $0.contains("does not exist") }
             .map { $0.replacingOccurrences(of: root, with: "ROOT") }
         #expect(owners == [
-            "ROOT/etc/portward/ports.conf:1:1: warning: k: user 'portward-no-such-user' does not exist on this host; until it does, any holder of the port is reported as the wrong owner",
+            "ROOT/etc/portward/ports.conf:1:1: warning: k: user 'portward-no-such-user' does not exist on this host; until it does, no holder of the port can be verified (status: unverified)",
             "ROOT/etc/portward/ports.conf:2:1: warning: r: /usr/bin/portward-no-such-exe does not exist; until it does, any holder of the port is reported as the wrong owner",
         ], "\(r.stderr)")
     }

@@ -92,7 +92,7 @@ final class FakeEventBackend: GuardBackend {
         let none = DaemonHarness(config: "web 8080 tcp -\n")
         try none.daemon.start()
         #expect(none.daemon.watchMode.mode == .polling)
-        #expect(none.daemon.watchMode.reason.hasPrefix("they come with the guard's programs: the guard is off with --root"))
+        #expect(none.daemon.watchMode.reason.hasPrefix("the events need the guard's programs, not loaded: the guard is off with --root"))
         #expect(none.daemon.nextCheckDelay() == 1)
         let backend = FakeEventBackend()
         backend.declared = [DeclaredPortsKey(netnsCookie: 77, transport: .tcp): PortSet([8080])]   // a previous daemon's

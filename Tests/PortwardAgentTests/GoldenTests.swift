@@ -316,3 +316,13 @@ import Testing
         Golden.expect("status-guard.json.txt", Self.status(json: true, daemon: Self.guardDaemon()))
     }
 }
+
+/// The `unreserved:` hint names the apply that fixes it, with the `--root` given.
+@Suite struct ApplyHintTests {
+    @Test func theHintKeepsTheRoot() {
+        #expect(StatusCommand.applyCommand(root: "/") == "portward apply")
+        #expect(StatusCommand.applyCommand(root: "/srv/image") == "portward apply --root /srv/image")
+        #expect(StatusCommand.applyCommand(root: "/tmp/a b") == "portward apply --root '/tmp/a b'")
+        #expect(StatusCommand.applyCommand(root: "/tmp/it's") == #"portward apply --root '/tmp/it'\''s'"#)
+    }
+}

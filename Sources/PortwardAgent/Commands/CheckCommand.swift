@@ -91,12 +91,13 @@ public struct CheckCommand {
 
     /// Warnings for owners this host does not have (yet): a `user:NAME` unknown to NSS, an
     /// `exe:PATH` that does not exist under the root. Not errors: a package may create
-    /// them later; until then every holder of the port counts as the wrong owner.
+    /// them later; until then a holder of the port is unverified (`user:`) or the wrong
+    /// owner (`exe:`).
     static func unknownOwners(_ configuration: Configuration, root: String) -> [Diagnostic] {
         configuration.entries.compactMap { entry in
             switch entry.owner {
             case .user(.name(let name)) where UserDatabase.uid(named: name) == nil:
-                .warning("\(entry.name): user '\(name)' does not exist on this host; until it does, any holder of the port is reported as the wrong owner", at: entry.location)
+                .warning("\(entry.name): user '\(name)' does not exist on this host; until it does, no holder of the port can be verified (status: unverified)", at: entry.location)
             case .exe(let path) where access(RootedPath.join(root, path), F_OK) != 0:
                 .warning("\(entry.name): \(path) does not exist; until it does, any holder of the port is reported as the wrong owner", at: entry.location)
             default:

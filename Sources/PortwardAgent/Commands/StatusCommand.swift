@@ -113,7 +113,8 @@ public struct StatusCommand {
             if daemon.isRunning, let unavailable = daemon.view?.netnsUnavailable {
                 text += unavailable.escapingControlCharacters + "\n"
             }
-            text += StatusTable.render(rows, attributionIncomplete: incomplete, protections: protections)
+            text += StatusTable.render(rows, attributionIncomplete: incomplete, protections: protections,
+                                       applyCommand: Self.applyCommand(root: context.root))
             text += GuardReport.reasons(configuration, protections)
             text += GuardReport.denials(daemon)
             text += GuardReport.watch(daemon)
@@ -122,6 +123,15 @@ public struct StatusCommand {
             return Outcome(text: text, exit: .attention)
         }
         return Outcome(text: text, exit: rows.contains(where: { $0.state == .unverified }) ? .unverified : nil)
+    }
+
+    /// The `apply` that fixes unreserved ports for `root`: `portward apply`, with
+    /// `--root DIR` (single-quoted for a shell when it needs it) for another root.
+    static func applyCommand(root: String) -> String {
+        guard root != "/" else { return "portward apply" }
+        let plain = root.allSatisfy { $0.isLetter || $0.isNumber || "/._-+,:@%".contains($0) }
+        let quoted = plain ? root : "'" + root.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+        return "portward apply --root \(quoted)"
     }
 
     /// `--netns NAME|PATH|all`: the namespaces found by discovery (as root: entering one

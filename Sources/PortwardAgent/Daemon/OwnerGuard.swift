@@ -227,7 +227,7 @@ final class OwnerGuard {
         eventsInForce = false
         if let switchedOff {
             unavailable = switchedOff
-            if eventsWanted { eventsUnavailable = "they come with the guard's programs: \(switchedOff)" }
+            if eventsWanted { eventsUnavailable = "the events need the guard's programs, not loaded: \(switchedOff)" }
             if clearWhenOff { provider?.clearPinned() }
             return []
         }

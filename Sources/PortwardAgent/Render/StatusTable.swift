@@ -2,10 +2,13 @@ import PortwardCore
 
 /// The human-readable `portward status` table.
 public enum StatusTable {
-    /// - Parameter protections: each entry's protection by the owner guard (GUARD column:
-    ///   `guarded`, `report-only`, `-`), by entry name.
+    /// - Parameters:
+    ///   - protections: each entry's protection by the owner guard (GUARD column:
+    ///     `guarded`, `report-only`, `-`), by entry name.
+    ///   - applyCommand: the command the `unreserved:` hint names (with the `--root` given).
     public static func render(_ rows: [EntryStatus], attributionIncomplete: Bool,
-                              protections: [String: EntryProtection] = [:]) -> String {
+                              protections: [String: EntryProtection] = [:],
+                              applyCommand: String = "portward apply") -> String {
         let cells = rows.map { row in
             [row.entry.name, row.transport.rawValue, row.entry.portsDescription,
              row.reserved.rawValue, row.state.rawValue, GuardReport.cell(protections[row.entry.name]),
@@ -39,7 +42,7 @@ public enum StatusTable {
             }
         }
         for row in rows where !row.unreserved.isEmpty {
-            text += "unreserved: \(row.unreserved)/\(row.transport.rawValue) (\(row.entry.name)) is not in net.ipv4.ip_local_reserved_ports; run portward apply\n"
+            text += "unreserved: \(row.unreserved)/\(row.transport.rawValue) (\(row.entry.name)) is not in net.ipv4.ip_local_reserved_ports; run \(applyCommand)\n"
         }
         return text
     }

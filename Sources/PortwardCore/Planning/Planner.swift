@@ -53,7 +53,7 @@ public enum Planner {
             let covered = target.intersection(ephemeral).count
             if !added.intersection(ephemeral).isEmpty, covered * 2 > range.count {
                 let message = "the reservation would cover \(covered) of the \(range.count) ephemeral ports in ip_local_port_range \(range.lower)-\(range.upper) (more than half): outbound connections would starve"
-                diagnostics.append(force ? .warning(message + " (applied anyway: --force)") : .error(message + "; use --force to apply anyway"))
+                diagnostics.append(force ? .warning(message + " (allowed by --force)") : .error(message + "; use --force to apply anyway"))
             }
         }
         for entry in configuration.entries where !entry.acknowledged.contains(.rpcRange) {
