@@ -137,6 +137,18 @@ func parse(bytes: [UInt8], file: String = "t.conf") -> ConfigParser.Result {
         #expect(result.entries.count == 1)
     }
 
+    /// A protocol named twice: a warning at the repeat (trial by a new user: `tcp,tcp` was
+    /// accepted silently while a repeated port warned).
+    @Test("protocols listed twice", arguments: [
+        ("n 8006 tcp,tcp", "t.conf:1:12: warning: protocol 'tcp' is listed twice in the PROTOCOLS column"),
+        ("n 8006 udp,tcp,udp,tcp", "t.conf:1:16: warning: protocol 'udp' is listed twice in the PROTOCOLS column"),
+    ])
+    func repeatedProtocolsWarn(line: String, expected: String) {
+        let result = parse(line)
+        #expect(result.diagnostics.map(\.description) == [expected])
+        #expect(!result.hasErrors && result.entries.count == 1)
+    }
+
     @Test("no repeat", arguments: ["x 9000-9005,9006", "x rsync", "x http tcp,udp,sctp", "x 1,3,2,5-6,4"])
     func distinctPortsDoNotWarn(line: String) {
         #expect(parse(line).diagnostics.isEmpty)

@@ -415,8 +415,13 @@ private struct LineParser {
         guard let items = items(field, column: "PROTOCOLS") else { return nil }
         var set: ProtocolSet = []
         var ok = true
+        var warned = false
         for item in items {
             if let proto = TransportProtocol(rawValue: text(item)) {
+                if set.contains(ProtocolSet(proto)), !warned {
+                    diagnostics.append(.warning("protocol '\(proto.rawValue)' is listed twice in the PROTOCOLS column", at: location(item.start)))
+                    warned = true
+                }
                 set.insert(ProtocolSet(proto))
             } else {
                 error("unknown protocol '\(text(item))' (expected tcp, udp, sctp, or - for all)", at: item.start)
