@@ -143,7 +143,8 @@ public struct StatusCommand {
     /// worst of them.
     private func runPerNamespace(on terminal: any Terminal) throws(ExitStatus) {
         let loaded = try context.loadConfigurationFiles(reportingTo: terminal)
-        let discovered = NetnsDiscovery(procRoot: procRoot).scan()
+        // The namespace folders under the target's root, as the daemon and `check` see them.
+        let discovered = NetnsDiscovery(procRoot: procRoot, runRoot: context.runRoot).scan()
         var selected: [DiscoveredNetns]
         switch namespaces {
         case .host, .all:
@@ -162,7 +163,7 @@ public struct StatusCommand {
             } else {
                 selected = discovered.filter { $0.names.contains(text) }
                 if selected.isEmpty {
-                    terminal.error("--netns \(text.escapingControlCharacters): no network namespace of that name in /run/netns (ip netns list)")
+                    terminal.error("--netns \(text.escapingControlCharacters): no network namespace of that name in \(context.runRoot.escapingControlCharacters)/netns (ip netns list)")
                     throw .failure
                 }
             }
