@@ -16,6 +16,9 @@ struct DaemonGuardIntegrationTests {
         # Waits (up to 30 s) until the daemon's stderr has N lines matching PATTERN.
         wait_log() { for _ in $(seq 600); do [ "$(grep -c "$2" "$ROOT/err" || true)" -ge "$1" ] && return 0; sleep 0.05; done; echo "timeout: $2" >&2; cat "$ROOT/err" >&2; return 1; }
         start() { "$PORTWARD" run --root "$ROOT" --interval 0.1 "$@" 2>>"$ROOT/err" & DAEMON=$!; }
+        # Waits (up to 30 s) until the daemon published a guarded entry in daemon.json: what
+        # register-owner --root checks before it touches the pins (so kill -9 only after it).
+        wait_guarded() { for _ in $(seq 600); do grep -q '"state":"guarded"' "$ROOT/run/portward/daemon.json" 2>/dev/null && return 0; sleep 0.05; done; echo "timeout: daemon.json guarded" >&2; return 1; }
         attached() { bpftool cgroup show "$CG" | grep -c portward_bind || true; }
 
         """
@@ -200,6 +203,7 @@ struct UnitOwnerGuardIntegrationTests {
             generate
             start --guard
             wait_log 1 'owner guard in force for radius'
+            wait_guarded
             kill -9 $DAEMON; wait $DAEMON || true; DAEMON=
         }
         # hook UNIT: what systemd's ExecStartPre=-+portward register-owner %n does, in a new cgroup.
@@ -223,7 +227,7 @@ struct UnitOwnerGuardIntegrationTests {
                 r=$(python3 "$BIND" --cgroup "$CG/owner.service" bind 4/tcp/7001 6/udp/7001 | tr '\\n' ' ')
                 [ "$r" = "4/tcp/7001: bound 6/udp/7001: bound " ] && ok=$((ok + 1))
                 stop_unit owner.service
-                if [ $i = 3 ]; then kill -9 $DAEMON; wait $DAEMON || true; DAEMON=; fi
+                if [ $i = 3 ]; then wait_guarded; kill -9 $DAEMON; wait $DAEMON || true; DAEMON=; fi
                 if [ $i = 6 ]; then start --guard; wait_log 2 'owner guard in force for radius'; fi
                 if [ $i = 8 ]; then kill -HUP $DAEMON; wait_log 1 'reloaded: '; fi
             done
