@@ -220,6 +220,7 @@ struct UnitOwnerGuardIntegrationTests {
             generate
             start --guard
             wait_log 1 'owner guard in force for radius'
+            wait_guarded
             as never-started --cgroup "$CG/other" bind 4/tcp/7001 6/udp/7001
             ok=0
             for i in $(seq 10); do
@@ -228,7 +229,7 @@ struct UnitOwnerGuardIntegrationTests {
                 [ "$r" = "4/tcp/7001: bound 6/udp/7001: bound " ] && ok=$((ok + 1))
                 stop_unit owner.service
                 if [ $i = 3 ]; then wait_guarded; kill -9 $DAEMON; wait $DAEMON || true; DAEMON=; fi
-                if [ $i = 6 ]; then start --guard; wait_log 2 'owner guard in force for radius'; fi
+                if [ $i = 6 ]; then start --guard; wait_log 2 'owner guard in force for radius'; wait_guarded; fi
                 if [ $i = 8 ]; then kill -HUP $DAEMON; wait_log 1 'reloaded: '; fi
             done
             echo "owner-starts: $ok"
@@ -238,6 +239,7 @@ struct UnitOwnerGuardIntegrationTests {
             kill -TERM $DAEMON; wait $DAEMON || true; DAEMON=
             start --guard
             wait_log 3 'owner guard in force for radius'
+            wait_guarded
             as running-owner --cgroup "$CG/owner.service" bind 4/tcp/7001 6/udp/7001
             as running-other --cgroup "$CG/other" bind 4/tcp/7001 6/udp/7001
             say status sh -c "'$PORTWARD' status --root '$ROOT' | grep -E '^radius ' | awk '{ print \\$6 }' | tr '\\n' ' '"
@@ -268,6 +270,7 @@ struct UnitOwnerGuardIntegrationTests {
             generate
             start --guard
             wait_log 1 'owner guard in force for radius'
+            wait_guarded
             sock() { mkdir -p "$CG/owner.socket"; sh -c "echo \\$\\$ >'$CG/owner.socket/cgroup.procs'; exec '$PORTWARD' register-owner --root '$ROOT' owner.service"; }
             sock
             as listener --cgroup "$CG/owner.socket" bind 4/tcp/7001
@@ -328,6 +331,7 @@ struct UnitOwnerGuardIntegrationTests {
             generate
             start --guard
             wait_log 1 'owner guard in force for radius'
+            wait_guarded
             hook owner.service
             as hooked --cgroup "$CG/owner.service" bind 4/tcp/7001
             stop_unit owner.service
