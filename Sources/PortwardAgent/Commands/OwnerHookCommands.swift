@@ -57,7 +57,7 @@ public struct RegisterOwnerCommand {
         // there) while the service itself runs: the running service stays the owner (its
         // own later binds must not be refused); its listeners are open already anyway.
         if inUnit == nil, let recorded = registry.recordedEntry(unit), let path = recorded.path,
-           path.hasSuffix("/" + unit), registry.currentRecordedCgroup(unit) != nil {
+           path.hasSuffix("/" + unit), registry.directoryID(path) != nil {
             terminal.out("registered \(unit): kept cgroup \(recorded.id) (\(unit) runs)\n")
             return
         }

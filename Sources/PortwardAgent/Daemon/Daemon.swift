@@ -366,9 +366,7 @@ public final class Daemon {
         log(.applied(summary, declared: loaded.configuration.declaredPorts, reload: false))
         // The guard before READY: units ordered after portward.service find it in place.
         // Programs only the events want (no entry is guarded) load after READY.
-        ownerGuard.deferEventsOnlyInstall = true
-        applyGuard(loaded.configuration, refreshHooks: true)
-        ownerGuard.deferEventsOnlyInstall = false
+        applyGuard(loaded.configuration, refreshHooks: true, deferEventsOnly: true)
         namespaces = NetnsFollower(context: context, configuration: loaded.allEntries, force: options.force,
                                    discover: environment.discoverNamespaces, open: environment.openNamespace,
                                    log: { [journal] in journal.log($0) },
@@ -507,8 +505,8 @@ public final class Daemon {
 
     /// `refreshHooks`: the owners' drop-ins as they are now (start, reload); otherwise a
     /// unit hooked before stays hooked (see `checkUnitOwners`: `daemon-reload` removes the
-    /// drop-ins for a moment).
-    private func applyGuard(_ configuration: Configuration, refreshHooks: Bool = false) {
+    /// drop-ins for a moment). `deferEventsOnly`: see `OwnerGuard.apply`.
+    private func applyGuard(_ configuration: Configuration, refreshHooks: Bool = false, deferEventsOnly: Bool = false) {
         // Other namespaces' entries (netns=) are guarded there too, with their cookies.
         let others = namespaces?.guardTargets ?? []
         var userIDs = UserDatabase.uids(of: configuration)
@@ -529,7 +527,7 @@ public final class Daemon {
             cgroups = registry.cgroupIDs(hooked.sorted(), procRoot: options.procRoot)
         }
         for event in ownerGuard.apply(configuration, userIDs: userIDs, hookedUnits: hooked, unitCgroups: cgroups,
-                                      namespaces: others) { log(event) }
+                                      namespaces: others, deferEventsOnly: deferEventsOnly) { log(event) }
         lock?.release()
         writtenUnitCgroups = ownerGuard.unavailable == nil ? cgroups : [:]
         guardProtections = GuardPolicy.protections(configuration, userIDs: userIDs, unavailable: ownerGuard.unavailable,

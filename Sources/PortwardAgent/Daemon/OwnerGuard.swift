@@ -158,11 +158,8 @@ final class OwnerGuard {
     /// they are in force (the programs attached and the declared ports written).
     private let eventsWanted: Bool
     private(set) var eventsInForce = false
-    /// Set by the daemon around its start's `apply`: when no entry needs the guard and only
-    /// the events want the programs, their install waits until after READY=1 (`installDeferred`
-    /// is then true, and the daemon applies again): the boot path does not pay libbpf's
-    /// start-up (about 6.9 M instructions, BENCHMARKS.md) for programs that refuse nothing.
-    var deferEventsOnlyInstall = false
+    /// True when the last `apply(deferEventsOnly: true)` left the programs for later: the
+    /// daemon applies again after READY=1.
     private(set) var installDeferred = false
     /// Why the events are not in force (shown by `status`); nil when they are.
     private(set) var eventsUnavailable: String? = "not started"
@@ -213,8 +210,13 @@ final class OwnerGuard {
     ///   - unitCgroups: the cgroup id each of those may bind from (0: none yet).
     ///   - namespaces: other network namespaces (netns= entries): their entries' keys carry
     ///     their cookie.
+    ///   - deferEventsOnly: the daemon's start: when no entry needs the guard and only the
+    ///     events want the programs, load nothing now (`installDeferred`): the boot path
+    ///     does not pay libbpf's start-up (about 6.9 M instructions, BENCHMARKS.md) for
+    ///     programs that refuse nothing.
     func apply(_ configuration: Configuration, userIDs: [String: UInt32], hookedUnits: Set<String> = [],
-               unitCgroups: [String: UInt64] = [:], namespaces: [NetnsGuardTarget] = []) -> [JournalEvent] {
+               unitCgroups: [String: UInt64] = [:], namespaces: [NetnsGuardTarget] = [],
+               deferEventsOnly: Bool = false) -> [JournalEvent] {
         self.configuration = configuration
         self.namespaces = Dictionary(namespaces.map { ($0.cookie, $0) }, uniquingKeysWith: { first, _ in first })
         let hostRules = GuardPolicy.rules(configuration, userIDs: userIDs, hookedUnits: hookedUnits)
@@ -240,7 +242,7 @@ final class OwnerGuard {
         let wantsEvents = eventsWanted && !configuration.declaredPorts.isEmpty
         installDeferred = false
         if backend == nil {
-            if rules.isEmpty && wantsEvents && deferEventsOnlyInstall {
+            if rules.isEmpty && wantsEvents && deferEventsOnly {
                 // Entries a previous daemon left pinned must not deny until then (nor for
                 // good, should the install after READY fail): emptied now, nothing loaded.
                 provider.clearPinned()
